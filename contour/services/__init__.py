@@ -1,0 +1,1 @@
+"""One module per embedded service; each defines its processes, health check and set-up."""

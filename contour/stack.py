@@ -1,0 +1,140 @@
+"""The embedded stack: every service in dependency order, brought up, checked and stopped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from contour.config import SERVICES, Config
+from contour.errors import ConfigError, ServiceError
+from contour.services.airflow import Airflow
+from contour.services.base import Progress, Service, ServiceStatus
+from contour.services.clickhouse import ClickHouse
+from contour.services.kafka import Kafka
+from contour.services.postgres import Postgres
+from contour.services.superset import Superset
+
+_CLASSES: dict[str, type[Service]] = {
+    "postgres": Postgres,
+    "kafka": Kafka,
+    "clickhouse": ClickHouse,
+    "airflow": Airflow,
+    "superset": Superset,
+}
+#: services that need PostgreSQL (their metadata lives there) start after it
+_NEEDS_POSTGRES = {"airflow", "superset"}
+
+
+class Stack:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.services = {name: _CLASSES[name](config) for name in SERVICES}
+
+    def select(self, names: list[str] | None) -> list[Service]:
+        if not names:
+            return list(self.services.values())
+        unknown = [n for n in names if n not in self.services]
+        if unknown:
+            raise ConfigError(
+                f"unknown service {unknown[0]!r}; choose from {', '.join(SERVICES)}"
+            )
+        return [self.services[n] for n in SERVICES if n in names]
+
+    def service_for_process(self, process: str) -> Service:
+        for service in self.services.values():
+            if process == service.name or process in service.process_names():
+                return service
+        choices = [p for s in self.services.values() for p in s.process_names()]
+        raise ConfigError(f"unknown service {process!r}; choose from {', '.join(choices)}")
+
+    # ------------------------------------------------------------------ state folder
+    def check_state_dir(self) -> None:
+        state = self.config.state_dir
+        try:
+            for folder in (state, self.config.logs_dir, self.config.run_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            probe = state / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"state folder {state} is not writable ({exc.strerror}); set CONTOUR_STATE_DIR "
+                "to a writable folder"
+            ) from exc
+
+    # ------------------------------------------------------------------ operations
+    def up(self, names: list[str] | None, progress: Progress) -> dict[str, str]:
+        """Start what is not running; repair what crashed; no-op for what is healthy."""
+        self.check_state_dir()
+        selected = self.select(names)
+        # Everything the selection depends on comes first.
+        if any(s.name in _NEEDS_POSTGRES for s in selected) and self.services["postgres"] \
+                not in selected:
+            selected.insert(0, self.services["postgres"])
+        results: dict[str, str] = {}
+        first = [s for s in selected if s.name == "postgres"]
+        rest = [s for s in selected if s.name != "postgres"]
+        for service in first:
+            results[service.name] = self._start_one(service, progress)
+        # The others are independent of each other: start them side by side.
+        with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
+            futures = {s.name: pool.submit(self._start_one, s, progress) for s in rest}
+            errors = []
+            for name, future in futures.items():
+                try:
+                    results[name] = future.result()
+                except ServiceError as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+        return results
+
+    @staticmethod
+    def _start_one(service: Service, progress: Progress) -> str:
+        outcome = service.start(progress)
+        progress(f"{service.name}: {outcome}")
+        return outcome
+
+    def down(self, names: list[str] | None, progress: Progress) -> dict[str, str]:
+        results = {}
+        for service in reversed(self.select(names)):
+            results[service.name] = service.stop(progress)
+            progress(f"{service.name}: {results[service.name]}")
+        return results
+
+    def status(self) -> list[ServiceStatus]:
+        services = list(self.services.values())
+        with ThreadPoolExecutor(max_workers=len(services)) as pool:
+            return list(pool.map(lambda s: s.status(), services))
+
+    def reset(self, progress: Progress) -> None:
+        self.down(None, progress)
+        state = self.config.state_dir
+        if state.exists():
+            _check_is_state_dir(state)
+            shutil.rmtree(state)
+            progress(f"deleted {state}")
+
+    def wait_healthy(self, timeout: float) -> list[ServiceStatus]:
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = self.status()
+            if all(s.healthy for s in statuses) or time.monotonic() > deadline:
+                return statuses
+            time.sleep(0.5)
+
+
+def _check_is_state_dir(state: Path) -> None:
+    """Refuse to delete a folder that does not look like a Contour state folder."""
+    markers = {"secrets.json", "logs", "run", "postgres", "clickhouse"}
+    present = {p.name for p in state.iterdir()} if state.is_dir() else set()
+    if present and not present & markers:
+        raise ConfigError(
+            f"{state} does not look like a Contour state folder (no logs/, run/, secrets.json); "
+            "not deleting it: check CONTOUR_STATE_DIR"
+        )
+    if state == Path(os.path.expanduser("~")) or state == Path("/"):
+        raise ConfigError(f"refusing to delete {state}: check CONTOUR_STATE_DIR")
