@@ -8,6 +8,7 @@ time, so a recycled pid is never mistaken for our service.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -135,20 +136,16 @@ def stop_session(
     leader = record.process()
     targets = [leader] if (leader_only_first and leader) else record.session_members()
     for proc in targets:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.send_signal(first_signal)
-        except psutil.Error:
-            pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not record.session_members():
             return False
         time.sleep(0.1)
     for proc in record.session_members():
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(record.session_members(), timeout=5)
     return True
 
@@ -177,13 +174,12 @@ def port_owner(port: int) -> str:
     """A short description of the process listening on a local port, if it can be seen."""
     try:
         for conn in psutil.net_connections(kind="inet"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    try:
-                        proc = psutil.Process(conn.pid)
-                        return f"pid {conn.pid} ({proc.name()})"
-                    except psutil.Error:
-                        return f"pid {conn.pid}"
+            listening = conn.status == psutil.CONN_LISTEN
+            if conn.laddr and conn.laddr.port == port and listening and conn.pid:
+                try:
+                    return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+                except psutil.Error:
+                    return f"pid {conn.pid}"
     except (psutil.Error, OSError):
         pass
     return "another process"

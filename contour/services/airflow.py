@@ -48,6 +48,7 @@ class Airflow(Service):
             AIRFLOW_HOME=str(self.home),
             AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__PARALLELISM=str(c.airflow_parallelism),
             AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=str(c.airflow_parallelism),
@@ -65,6 +66,7 @@ class Airflow(Service):
             AIRFLOW__API_AUTH__JWT_SECRET=c.secrets.get("airflow_jwt_secret"),
             AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR="True",
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+            AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
             AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(self.home / "logs"),
             AIRFLOW__USAGE_DATA_COLLECTION__ENABLED="False",
             AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
@@ -77,10 +79,16 @@ class Airflow(Service):
 
     def processes(self) -> list[ProcessSpec]:
         env = self.environment()
+        commands = {
+            "api-server": ["api-server"],
+            # no log server on 0.0.0.0:8793: the api-server reads task logs from disk
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+        }
         return [
-            ProcessSpec(name=f"airflow-{part}", argv=[str(self.program), part], env=env,
+            ProcessSpec(name=f"airflow-{part}", argv=[str(self.program), *args], env=env,
                         cwd=self.home)
-            for part in ("api-server", "scheduler", "dag-processor")
+            for part, args in commands.items()
         ]
 
     def healthy(self) -> bool:

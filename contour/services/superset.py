@@ -54,7 +54,8 @@ class Superset(Service):
             name="superset",
             argv=[str(self.program("gunicorn")), "--workers", "1", "--worker-class", "gthread",
                   "--threads", "4", "--timeout", "120", "--bind", f"{ep.host}:{ep.port}",
-                  "--access-logfile", "-", "superset.app:create_app()"],
+                  "--access-logfile", "-",
+                  "--no-control-socket", "superset.app:create_app()"],
             env=self.environment(),
             cwd=self.home,
         )]

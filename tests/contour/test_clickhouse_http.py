@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import clickhouse_connect
 import pytest
-
-pytest.importorskip("chdb")
-clickhouse_connect = pytest.importorskip("clickhouse_connect")
-from clickhouse_connect.driver.exceptions import DatabaseError  # noqa: E402
+import sqlalchemy
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -404,7 +403,6 @@ def test_concurrent_clients_are_serialised_safely(server: Server, client: Any) -
 
 
 def test_sqlalchemy_dialect_introspection_and_select(server: Server, client: Any) -> None:
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     client.command(SAMPLE_DDL.format(name="sa_calls"))
     rows = sample_rows(50)
     client.insert("sa_calls", rows, column_names=SAMPLE_COLUMNS)
