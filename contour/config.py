@@ -26,7 +26,8 @@ Environment variables (all optional):
 ``CONTOUR_SUPERSET_URL``       Superset URL; default ``http://127.0.0.1:58088``
 ``CONTOUR_MANAGED_SERVICES``   services ``contour up`` runs itself, comma separated; default
                                ``postgres,kafka,clickhouse,airflow,superset``; the others are
-                               treated as external (health-checked, never started)
+                               treated as external (health-checked, never started);
+                               ``none`` when every service is external
 ``CONTOUR_AIRFLOW_PARALLELISM`` Airflow task slots; default 4 (sized for 2 cores)
 ``CONTOUR_ADMIN_USER``         admin login for Airflow and Superset; default ``admin``
 ``CONTOUR_START_TIMEOUT``      seconds a service may take to become healthy; default 300
@@ -150,6 +151,8 @@ class Config:
 
         managed_raw = get("CONTOUR_MANAGED_SERVICES", ",".join(SERVICES))
         managed = tuple(s.strip() for s in managed_raw.split(",") if s.strip())
+        if managed == ("none",):  # production: every service is external
+            managed = ()
         unknown = [s for s in managed if s not in SERVICES]
         if unknown:
             raise ConfigError(

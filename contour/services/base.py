@@ -121,7 +121,9 @@ class Service:
                     crashed=record is not None and live is None,
                 ))
         try:
-            healthy = self.healthy()
+            # a dead process makes a managed service unhealthy even while its endpoint still
+            # answers (Airflow reports a killed dag-processor healthy for 30 s)
+            healthy = all(p.running for p in procs) and self.healthy()
         except Exception:  # noqa: BLE001 - a health probe never raises to the caller
             healthy = False
         return ServiceStatus(self.name, self.url, self.managed, healthy, procs)

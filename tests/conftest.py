@@ -1,0 +1,82 @@
+"""Shared fixtures.
+
+Integration tests use the real embedded services, started once per test run by the real
+``contour up`` command in a private state folder on free loopback ports, so that a running demo
+on the default ports is never touched. The stack is stopped at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from contour.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_env(state_dir: Path) -> dict[str, str]:
+    """An environment with a private state folder and free ports for every service."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTOUR_")}
+    env.update(
+        CONTOUR_STATE_DIR=str(state_dir),
+        CONTOUR_PG_DSN=f"postgresql://contour@127.0.0.1:{free_port()}/postgres",
+        CONTOUR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        CONTOUR_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
+        CONTOUR_AIRFLOW_URL=f"http://127.0.0.1:{free_port()}",
+        CONTOUR_SUPERSET_URL=f"http://127.0.0.1:{free_port()}",
+    )
+    return env
+
+
+def run_contour(env: dict[str, str], *args: str, timeout: float = 600,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real ``contour`` command line."""
+    result = subprocess.run([sys.executable, "-m", "contour", *args], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"contour {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    config: Config
+
+    def contour(self, *args: str, check: bool = True,
+                timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return run_contour(self.env, *args, check=check, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("contour-state")
+    # PostgreSQL runs as an unprivileged user under root: it must be able to enter the folder.
+    for folder in [state, *state.parents]:
+        if str(folder).startswith(str(Path(tmp_path_factory.getbasetemp()).parent)):
+            folder.chmod(folder.stat().st_mode | 0o711)
+    env = stack_env(state)
+    up = run_contour(env, "up", timeout=900)
+    sys.stderr.write(up.stdout)
+    stack = Stack(env, Config.from_env(env))
+    try:
+        yield stack
+    finally:
+        run_contour(env, "down", check=False, timeout=300)

@@ -1,0 +1,86 @@
+"""The contour command line: help everywhere, and one clear line for every kind of bad input.
+
+These run the real command in a subprocess; they need no running service.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from contour.cli import build_parser
+from contour.config import SERVICES
+from tests.conftest import run_contour, stack_env
+
+COMMANDS = ["up", "down", "status", "logs", "demo", "reset"]
+
+
+def test_help_for_the_command_and_every_subcommand(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    top = run_contour(env, "--help")
+    for command in COMMANDS:
+        assert command in top.stdout
+        sub = run_contour(env, command, "--help")
+        assert sub.stdout.startswith(f"usage: contour {command}")
+    assert set(COMMANDS) <= set(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001
+
+
+def _one_line_error(result, needle: str) -> None:  # noqa: ANN001
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("contour: error: ")
+    assert needle in lines[0], lines[0]
+
+
+def test_wrong_env_value(tmp_path: Path) -> None:
+    env = stack_env(tmp_path) | {"CONTOUR_KAFKA_BOOTSTRAP": "nonsense"}
+    result = run_contour(env, "status", check=False)
+    _one_line_error(result, "CONTOUR_KAFKA_BOOTSTRAP='nonsense'")
+    assert result.returncode == 2
+
+
+def test_occupied_port(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        env = stack_env(tmp_path) | {"CONTOUR_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"}
+        result = run_contour(env, "up", "kafka", check=False)
+    _one_line_error(result, f"port {port} on 127.0.0.1 is already in use")
+    assert "CONTOUR_KAFKA_BOOTSTRAP" in result.stderr
+
+
+def test_missing_binary(tmp_path: Path) -> None:
+    env = stack_env(tmp_path) | {"CONTOUR_PG_BIN": str(tmp_path / "no-such-bin")}
+    result = run_contour(env, "up", "postgres", check=False)
+    _one_line_error(result, "server binary")
+    assert "CONTOUR_PG_BIN" in result.stderr
+
+
+def test_unwritable_state_folder(tmp_path: Path) -> None:
+    # A path below a regular file can be created by nobody, root included.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = stack_env(blocker / "state")
+    result = run_contour(env, "up", "kafka", check=False)
+    _one_line_error(result, "is not writable")
+    assert "CONTOUR_STATE_DIR" in result.stderr
+
+
+def test_reset_refuses_without_confirmation(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "secrets.json").write_text("{}")
+    result = run_contour(stack_env(state), "reset", check=False)
+    assert result.returncode == 2 and "--yes" in result.stderr
+    assert state.exists()
+    run_contour(stack_env(state), "reset", "--yes")
+    assert not state.exists()
+
+
+def test_status_of_a_stopped_stack_exits_non_zero(tmp_path: Path) -> None:
+    result = run_contour(stack_env(tmp_path), "status", check=False)
+    assert result.returncode == 1
+    states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:6]}
+    assert states == dict.fromkeys(SERVICES, "stopped")
