@@ -51,7 +51,6 @@ def main() -> None:
     cold, warm, noop, memory = [], [], [], {}
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="contour-bench-", dir="/tmp") as tmp:
-            Path(tmp).chmod(0o755)  # PostgreSQL runs unprivileged under root
             env = stack_env(Path(tmp) / "state")
             try:
                 cold.append(contour(env, "up"))

@@ -68,10 +68,6 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("contour-state")
-    # PostgreSQL runs as an unprivileged user under root: it must be able to enter the folder.
-    for folder in [state, *state.parents]:
-        if str(folder).startswith(str(Path(tmp_path_factory.getbasetemp()).parent)):
-            folder.chmod(folder.stat().st_mode | 0o711)
     env = stack_env(state)
     up = run_contour(env, "up", timeout=900)
     sys.stderr.write(up.stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -103,7 +104,7 @@ class Postgres(Service):
         root.mkdir(parents=True, exist_ok=True)
         uid = self._ensure_os_user()
         if uid is not None:
-            self._check_reachable(uid, [self.bin_dir, root])
+            self._ensure_reachable(uid, [self.bin_dir, root], progress)
             os.chown(root, uid, -1)
         if not (self.data / "PG_VERSION").exists():
             progress("postgres: initialising a new cluster (initdb)")
@@ -132,19 +133,32 @@ class Postgres(Service):
             ) from exc
         return pwd.getpwnam(self.os_user).pw_uid
 
-    def _check_reachable(self, uid: int, paths: list[Path]) -> None:
-        """Root can read anything; the PostgreSQL user must be able to reach its files."""
+    def _ensure_reachable(self, uid: int, paths: list[Path], progress: Progress) -> None:
+        """The unprivileged PostgreSQL user must be able to reach its binaries and data.
+
+        Under root, a checkout or state folder below a 0700 folder (``mktemp -d``, /root) is
+        out of its reach; it is given passage (search permission only, no listing: an ACL
+        entry for that one user where ``setfacl`` exists, else ``o+x``), and told.
+        """
         for target in paths:
-            for folder in [target, *target.parents]:
+            for folder in reversed([target, *target.parents]):
                 st = folder.stat()
-                if st.st_uid == uid:
+                if st.st_uid == uid or st.st_mode & 0o001:
                     continue
-                if not st.st_mode & 0o001:
+                if shutil.which("setfacl"):
+                    how = ["setfacl", "-m", f"u:{self.os_user}:x", str(folder)]
+                else:
+                    how = ["chmod", "o+x", str(folder)]
+                result = subprocess.run(how, capture_output=True, text=True)
+                if result.returncode != 0:
                     raise ServiceError(
                         f"postgres: runs as OS user {self.os_user!r} (contour runs as root) and "
-                        f"cannot enter {folder}; `chmod o+x {folder}` or set CONTOUR_STATE_DIR / "
-                        "CONTOUR_VENVS_DIR under a folder it can reach"
+                        f"cannot enter {folder}, and `{' '.join(how)}` failed "
+                        f"({result.stderr.strip()}); set CONTOUR_STATE_DIR / CONTOUR_VENVS_DIR "
+                        "under a folder it can reach"
                     )
+                progress(f"postgres: gave OS user {self.os_user!r} passage through {folder} "
+                         f"(`{' '.join(how)}`): PostgreSQL refuses to run as root")
 
     def _initdb(self, root: Path, uid: int | None) -> None:
         pwfile = root / "initdb.pw"
