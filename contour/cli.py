@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -95,12 +97,28 @@ def _follow(paths: list) -> None:  # type: ignore[type-arg]
 
 def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     started = time.monotonic()
-    Stack(config).up(None, _progress)
+    stack = Stack(config)
+    stack.up(None, _progress)
     _progress(f"stack up in {time.monotonic() - started:.1f}s")
     _progress("workload: the dialer and CRM generators are not part of this build yet "
               "(issues 3 and 4); the services are up and empty")
     print_urls(config)
+    if not args.detach:
+        _supervise_until_interrupted(stack, args.interval)
     return 0
+
+
+def cmd_supervise(config: Config, args: argparse.Namespace) -> int:
+    _supervise_until_interrupted(Stack(config), args.interval)
+    return 0
+
+
+def _supervise_until_interrupted(stack: Stack, interval: float) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stack.supervise(interval, _progress, stop)
+    _progress("stopped watching; the services keep running (`contour down` stops them)")
 
 
 def cmd_reset(config: Config, args: argparse.Namespace) -> int:
@@ -174,8 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="start everything with the demo workload and print the URLs",
                        description="Bring the stack up, start the dialer and CRM workload, and "
-                                   "print what to open.")
+                                   "print what to open; then watch the services and restart "
+                                   "any that crashes until Ctrl-C (services keep running).")
+    p.add_argument("--detach", action="store_true",
+                   help="return once everything is up instead of watching the services")
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="seconds between checks while watching (default 5)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("supervise", help="watch the services and restart any that crashes",
+                       description="Stay in the foreground and restart any managed service "
+                                   "whose process died. Ctrl-C or SIGTERM stops watching; the "
+                                   "services keep running.")
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="seconds between checks (default 5)")
+    p.set_defaults(func=cmd_supervise)
 
     p = sub.add_parser("reset", help="stop everything and delete the state folder",
                        description="Stop every service and delete the state folder with all "

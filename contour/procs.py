@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -103,10 +104,8 @@ def spawn(
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
-                user=user,
-                group=_primary_group(user) if user else None,
-                extra_groups=[] if user else None,
                 close_fds=True,
+                **as_user(user),
             )
         except FileNotFoundError as exc:
             raise ServiceError(
@@ -117,10 +116,17 @@ def spawn(
     return proc.pid
 
 
-def _primary_group(user: str) -> int:
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as ``user`` with that user's groups only.
+
+    Setting only the user would keep root's group, and a folder with mode ``rwx-----x`` owned
+    by group root would then deny the child even the passage that ``o+x`` grants.
+    """
+    if user is None:
+        return {}
     import pwd
 
-    return pwd.getpwnam(user).pw_gid
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def stop_session(

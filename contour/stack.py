@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +118,21 @@ class Stack:
             _check_is_state_dir(state)
             shutil.rmtree(state)
             progress(f"deleted {state}")
+
+    def supervise(self, interval: float, progress: Progress,
+                  stop: threading.Event | None = None) -> None:
+        """Watch the managed services and restart any whose process died, until ``stop``."""
+        stop = stop or threading.Event()
+        progress(f"supervising {', '.join(self.config.managed_services) or 'nothing'} "
+                 f"every {interval:g}s (Ctrl-C stops watching; services keep running)")
+        while not stop.wait(interval):
+            for service in self.select(list(self.config.managed_services)):
+                record_states = service.status().processes
+                if any(p.crashed for p in record_states):
+                    try:
+                        progress(f"{service.name}: {service.start(progress)}")
+                    except ServiceError as exc:  # keep watching the others; retry next round
+                        progress(f"{service.name}: restart failed: {exc}")
 
     def wait_healthy(self, timeout: float) -> list[ServiceStatus]:
         deadline = time.monotonic() + timeout

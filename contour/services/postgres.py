@@ -12,6 +12,7 @@ from pathlib import Path
 
 from contour.config import DATABASES
 from contour.errors import ServiceError
+from contour.procs import as_user
 from contour.services.base import ProcessSpec, Progress, Service
 
 #: The unprivileged OS user PostgreSQL runs as when `contour` is run by root.
@@ -172,7 +173,7 @@ class Postgres(Service):
                 [str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "contour",
                  "--pwfile", str(pwfile), "--auth-local=trust", "--auth-host=scram-sha-256",
                  "-E", "UTF8", "--no-locale", "--no-instructions"],
-                capture_output=True, text=True, user=self.os_user,
+                capture_output=True, text=True, **as_user(self.os_user),
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
             )
         finally:

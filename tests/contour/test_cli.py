@@ -12,7 +12,7 @@ from contour.cli import build_parser
 from contour.config import SERVICES
 from tests.conftest import run_contour, stack_env
 
-COMMANDS = ["up", "down", "status", "logs", "demo", "reset"]
+COMMANDS = ["up", "down", "status", "logs", "demo", "supervise", "reset"]
 
 
 def test_help_for_the_command_and_every_subcommand(tmp_path: Path) -> None:

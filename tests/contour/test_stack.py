@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -188,6 +190,30 @@ def test_a_killed_service_is_detected_and_repaired(stack, service: str) -> None:
     after = _status(stack)[service]
     assert after["state"] == "healthy"
     assert victim["pid"] not in [p["pid"] for p in after["processes"]]
+
+
+def test_supervise_restarts_a_crashed_service_by_itself(stack) -> None:  # noqa: ANN001
+    watcher = subprocess.Popen([sys.executable, "-m", "contour", "supervise", "--interval", "0.5"],
+                               env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        victim = _status(stack)["kafka"]["processes"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        state = {}
+        while time.monotonic() < deadline:
+            state = _status(stack)["kafka"]
+            pids = [p["pid"] for p in state["processes"]]
+            if state["state"] == "healthy" and victim not in pids:
+                break
+            time.sleep(0.5)
+        assert state["state"] == "healthy" and victim not in pids, state
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        output, _ = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0
+    assert "kafka: kafka not running (crashed or killed); restarting" in output
+    assert "stopped watching" in output
 
 
 def test_clickhouse_data_survives_down_and_up(stack) -> None:  # noqa: ANN001
