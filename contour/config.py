@@ -30,8 +30,18 @@ Environment variables (all optional):
                                ``none`` when every service is external
 ``CONTOUR_AIRFLOW_PARALLELISM`` Airflow task slots; default 4 (sized for 2 cores)
 ``CONTOUR_ADMIN_USER``         admin login for Airflow and Superset; default ``admin``
+``CONTOUR_ADMIN_PASSWORD``     its password; default: generated once, kept in the state folder
+``CONTOUR_CLICKHOUSE_PASSWORD`` password of ClickHouse user ``default`` (embedded server: unset
+                               accepts any, loopback only)
+``CONTOUR_CLICKHOUSE_READER_PASSWORD`` password of the read-only ClickHouse user ``reader``
+                               (dashboards); default: generated once
 ``CONTOUR_START_TIMEOUT``      seconds a service may take to become healthy; default 300
 =============================  ============================================================
+
+The servers Contour starts read their own share of these from their environment (the
+ClickHouse HTTP server its passwords, ``superset/superset_config.py`` the
+``CONTOUR_SUPERSET_*`` wiring that :mod:`contour.services.superset` sets); nothing else reads
+``CONTOUR_*`` variables directly.
 """
 
 from __future__ import annotations
@@ -76,8 +86,17 @@ ENV_VARS = (
     "CONTOUR_MANAGED_SERVICES",
     "CONTOUR_AIRFLOW_PARALLELISM",
     "CONTOUR_ADMIN_USER",
+    "CONTOUR_ADMIN_PASSWORD",
+    "CONTOUR_CLICKHOUSE_PASSWORD",
+    "CONTOUR_CLICKHOUSE_READER_PASSWORD",
     "CONTOUR_START_TIMEOUT",
 )
+
+#: secrets that may be given by the environment instead of being generated
+SECRET_ENV_VARS = {
+    "admin_password": "CONTOUR_ADMIN_PASSWORD",
+    "clickhouse_reader_password": "CONTOUR_CLICKHOUSE_READER_PASSWORD",
+}
 
 _HOSTPORT = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 
@@ -291,7 +310,9 @@ class Config:
     def secrets(self) -> Secrets:
         from contour.secrets import Secrets
 
-        return Secrets(self.secrets_file)
+        given = {name: self.env[var].strip() for name, var in SECRET_ENV_VARS.items()
+                 if self.env.get(var, "").strip()}
+        return Secrets(self.secrets_file, given)
 
     def pg_dsn(self, database: str = "postgres") -> str:
         """DSN of one PostgreSQL database (``postgresql://user:pw@host:port/db``)."""

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from contour.errors import ConfigError
@@ -34,8 +35,9 @@ def _fernet_key() -> str:
 class Secrets:
     """Lazily generated, persisted secrets (``secrets.json``, mode 0600)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, given: Mapping[str, str] | None = None) -> None:
         self.path = path
+        self.given = dict(given or {})  # set by the environment: never generated nor stored
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, str]:
@@ -50,6 +52,8 @@ class Secrets:
             ) from exc
 
     def get(self, name: str) -> str:
+        if name in self.given:
+            return self.given[name]
         with self._lock:
             values = self._load()
             if name in values:

@@ -8,9 +8,11 @@ on the default ports is never touched. The stack is stopped at the end of the ru
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +68,11 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state = tmp_path_factory.mktemp("contour-state")
-    env = stack_env(state)
+def stack() -> Iterator[Stack]:
+    # Not pytest's tmp_path: a concurrent pytest run prunes old basetemp folders, which would
+    # delete a live cluster's files under it.
+    root = Path(tempfile.mkdtemp(prefix="contour-test-"))
+    env = stack_env(root / "state")
     up = run_contour(env, "up", timeout=900)
     sys.stderr.write(up.stdout)
     stack = Stack(env, Config.from_env(env))
@@ -76,3 +80,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         run_contour(env, "down", check=False, timeout=300)
+        shutil.rmtree(root, ignore_errors=True)

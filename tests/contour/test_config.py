@@ -86,3 +86,11 @@ def test_every_variable_read_is_documented() -> None:
     for name in ENV_VARS:
         assert name in (module.__doc__ or "") or name.startswith("CONTOUR_PG_") and \
             name.endswith("_DSN"), name
+
+
+def test_secrets_given_by_the_environment_win_and_are_not_stored(tmp_path: Path) -> None:
+    config = Config.from_env({"CONTOUR_STATE_DIR": str(tmp_path),
+                              "CONTOUR_ADMIN_PASSWORD": "from-the-vault"})
+    assert config.admin_password() == "from-the-vault"
+    config.pg_dsn()  # generates and stores another secret
+    assert "from-the-vault" not in (tmp_path / "secrets.json").read_text()

@@ -162,7 +162,7 @@ def env_example() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def test_env(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, str]:
+def var_values(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, str]:
     """A value for every referenced variable: .env.example's, or a distinct test value
     (URL-safe and long enough for Superset's 32-character minimum)."""
     names = {name for text in walk_strings(raw) for name, _ in references(text)}
@@ -171,8 +171,8 @@ def test_env(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def compose(raw: dict[str, Any], test_env: dict[str, str]) -> dict[str, Any]:
-    return resolve(raw, test_env)
+def compose(raw: dict[str, Any], var_values: dict[str, str]) -> dict[str, Any]:
+    return resolve(raw, var_values)
 
 
 @pytest.fixture(scope="module")
@@ -423,9 +423,9 @@ def test_secrets_come_from_env_and_never_default(raw: dict[str, Any],
                     f"{service_name}: {key} has a literal password"
 
 
-def test_unset_secrets_stop_compose(raw: dict[str, Any], test_env: dict[str, str]) -> None:
-    for secret in [n for n in test_env if SECRET_NAME.search(n)]:
-        env = {k: v for k, v in test_env.items() if k != secret}
+def test_unset_secrets_stop_compose(raw: dict[str, Any], var_values: dict[str, str]) -> None:
+    for secret in [n for n in var_values if SECRET_NAME.search(n)]:
+        env = {k: v for k, v in var_values.items() if k != secret}
         with pytest.raises(KeyError):
             resolve(raw, env)
 
@@ -549,6 +549,22 @@ def requirement_names(path: Path) -> dict[str, str]:
     return names
 
 
+def lock_selection(path: Path, lock: Path) -> set[str]:
+    """Packages a Dockerfile installs from a lock: the names of its ``grep -E '^(a|b)=='``,
+    each of which must be in the lock, as many as its ``wc -l`` guard expects."""
+    run = " ".join(args for keyword, args in dockerfile_instructions(path) if keyword == "RUN")
+    match = re.search(r"grep -E '\^\(([^)]*)\)=='", run)
+    assert match, f"{path}: no grep -E '^(name|...)==' selection from {lock.name}"
+    names = set(match[1].split("|"))
+    pinned = {line.split("==")[0].lower() for line in lock.read_text().splitlines()
+              if "==" in line and not line.startswith((" ", "#"))}
+    assert names <= pinned, f"{path}: {sorted(names - pinned)} not in {lock.name}"
+    guard = re.search(r'wc -l < \S+\)" -eq (\d+)', run)
+    assert guard and int(guard[1]) == len(names), \
+        f"{path}: the wc -l guard does not match the {len(names)} selected packages"
+    return names
+
+
 def test_dockerfiles_follow_the_requirement_files(services: dict[str, dict[str, Any]],
                                                   infrastructure: dict[str, list[str]]
                                                   ) -> None:
@@ -567,8 +583,9 @@ def test_dockerfiles_follow_the_requirement_files(services: dict[str, dict[str, 
         python = re.search(r"python(\d+)\.(\d+)", image)
         assert python is None or tuple(map(int, python.groups())) >= minimum, image
         assert f"requirements/{part}.lock" in text, f"{path} does not use {part}.lock"
-        for package in wanted:
-            assert package in text, f"{path} does not install {package} ({part}.in)"
+        selected = lock_selection(path, REPO / "requirements" / f"{part}.lock")
+        missing = set(wanted) - selected
+        assert not missing, f"{path} does not install {sorted(missing)} ({part}.in)"
     airflow_text = dockerfile(services[infrastructure["airflow"][0]]).read_text()
     assert "requirements/dbt.lock" in airflow_text and "/opt/dbt-venv" in airflow_text
     app = dockerfile(services[next(iter(APP_SERVICES))])
