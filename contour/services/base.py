@@ -138,7 +138,7 @@ class Service:
                 return "external, healthy"
             raise ServiceError(
                 f"{self.name}: external service at {self.url} does not answer; start it, or "
-                f"remove {self.name} from CONTOUR_MANAGED_SERVICES' complement to run it embedded"
+                f"add {self.name} to CONTOUR_MANAGED_SERVICES to run it embedded"
             )
         specs = self.processes()
         running = set(self.running_processes())

@@ -138,6 +138,30 @@ def test_clickhouse_replacing_merge_tree_through_clickhouse_connect(stack) -> No
                         parameters={"id": 1}).result_rows == [("called",)]
 
 
+def test_superset_environment_reads_clickhouse_as_the_read_only_user(stack) -> None:  # noqa: ANN001
+    """Superset's own environment (SQLAlchemy 1.4 + clickhousedb dialect) against our server."""
+    ep = stack.config.clickhouse_endpoint
+    password = stack.config.secrets.get("clickhouse_reader_password")
+    script = (
+        "import sqlalchemy as sa\n"
+        f"e = sa.create_engine('clickhousedb://reader:{password}@{ep.host}:{ep.port}/default')\n"
+        "with e.connect() as c:\n"
+        "    print(c.execute(sa.text('SELECT 40 + 2')).scalar())\n"
+        "    print(len(sa.inspect(e).get_table_names(schema='system')) > 10)\n"
+        "    try:\n"
+        "        c.execute(sa.text('CREATE TABLE default.x (a UInt8) ENGINE = Memory'))\n"
+        "        print('write allowed')\n"
+        "    except Exception as exc:\n"
+        "        print('write refused' if 'readonly' in str(exc).lower() or 'READONLY' in "
+        "str(exc) else exc)\n"
+    )
+    python = stack.config.venv_bin("superset", "python")
+    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["42", "True", "write", "refused"], result.stdout
+
+
 def test_airflow_health_and_generated_admin_login(stack) -> None:  # noqa: ANN001
     url = stack.config.airflow_url
     with urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=10) as resp:
