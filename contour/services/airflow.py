@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.request
 from pathlib import Path
 
 from contour.config import PROJECT_ROOT
 from contour.errors import ServiceError
-from contour.services.base import ProcessSpec, Progress, Service
+from contour.services.base import ProcessSpec, Progress, Service, http_get
 
 
 class Airflow(Service):
@@ -92,11 +91,10 @@ class Airflow(Service):
         ]
 
     def healthy(self) -> bool:
+        raw = http_get(self.config.airflow_url + "/api/v2/monitor/health")
         try:
-            with urllib.request.urlopen(self.config.airflow_url + "/api/v2/monitor/health",
-                                        timeout=3) as resp:
-                body = json.load(resp)
-        except (OSError, ValueError):
+            body = json.loads(raw) if raw is not None else {}
+        except ValueError:
             return False
         parts = ("metadatabase", "scheduler", "dag_processor")
         return all((body.get(p) or {}).get("status") == "healthy" for p in parts)

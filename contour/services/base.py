@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,15 @@ from contour.errors import ServiceError
 from contour.procs import PidFile, port_open, port_owner, session_rss, spawn, stop_session
 
 Progress = Callable[[str], None]
+
+
+def http_get(url: str, timeout: float = 3.0) -> bytes | None:
+    """Body of a successful GET, or None if the endpoint does not answer 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.read() if resp.status == 200 else None
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-import urllib.request
 
-from contour.services.base import ProcessSpec, Progress, Service
+from contour.services.base import ProcessSpec, Progress, Service, http_get
 
 
 class ClickHouse(Service):
@@ -16,11 +15,8 @@ class ClickHouse(Service):
         return self.config.clickhouse_url
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.config.clickhouse_url + "/ping", timeout=2) as resp:
-                return resp.status == 200 and resp.read().strip() == b"Ok."
-        except OSError:
-            return False
+        body = http_get(self.config.clickhouse_url + "/ping", timeout=2)
+        return body is not None and body.strip() == b"Ok."
 
     def processes(self) -> list[ProcessSpec]:
         ep = self.config.clickhouse_endpoint

@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 
 from contour.errors import ServiceError
-from contour.services.base import ProcessSpec, Service
+from contour.services.base import ProcessSpec, Progress, Service
 
 
 def tansu_binary() -> Path:
@@ -82,5 +82,5 @@ class Kafka(Service):
             cwd=self.config.data_dir("kafka"),
         )]
 
-    def prepare(self, progress) -> None:  # noqa: ANN001
+    def prepare(self, progress: Progress) -> None:
         self.config.data_dir("kafka").mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import urllib.request
 from pathlib import Path
 
 from contour.config import PROJECT_ROOT
 from contour.errors import ServiceError
-from contour.services.base import ProcessSpec, Progress, Service
+from contour.services.base import ProcessSpec, Progress, Service, http_get
 
 
 class Superset(Service):
@@ -61,11 +60,8 @@ class Superset(Service):
         )]
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.config.superset_url + "/health", timeout=3) as resp:
-                return resp.status == 200 and resp.read().strip() == b"OK"
-        except OSError:
-            return False
+        body = http_get(self.config.superset_url + "/health")
+        return body is not None and body.strip() == b"OK"
 
     def _superset(self, *args: str, what: str) -> None:
         result = subprocess.run([str(self.program("superset")), *args], env=self.environment(),
