@@ -66,18 +66,43 @@ class Stack:
                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return run_contour(self.env, *args, check=check, timeout=timeout)
 
+    def require(self, *services: str) -> Stack:
+        """Make sure these services run (``contour up`` is a no-op for running ones)."""
+        result = self.contour("up", *services, timeout=900)
+        sys.stderr.write(result.stdout)
+        return self
+
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    # Not pytest's tmp_path: a concurrent pytest run prunes old basetemp folders, which would
-    # delete a live cluster's files under it.
+def services() -> Iterator[Stack]:
+    """One private stack for the whole run; tests start the services they need through it.
+
+    Its state lives in its own temp folder, not pytest's tmp_path: a concurrent pytest run
+    prunes old basetemp folders, which would delete a live cluster's files.
+    """
     root = Path(tempfile.mkdtemp(prefix="contour-test-"))
     env = stack_env(root / "state")
-    up = run_contour(env, "up", timeout=900)
-    sys.stderr.write(up.stdout)
     stack = Stack(env, Config.from_env(env))
     try:
         yield stack
     finally:
         run_contour(env, "down", check=False, timeout=300)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(services: Stack) -> Stack:
+    """Every embedded service up."""
+    return services.require()
+
+
+@pytest.fixture(scope="session")
+def pg(services: Stack) -> Stack:
+    """Only PostgreSQL up (fast); ``pg.config.pg_dsn(db)`` reaches it."""
+    return services.require("postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_kafka(services: Stack) -> Stack:
+    """PostgreSQL and the Kafka broker up."""
+    return services.require("postgres", "kafka")
