@@ -213,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "data. Asks first unless --yes is given.")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
+
+    from ingestion.cdc import cli as cdc_cli
+
+    cdc_cli.register(sub)
     return parser
 
 

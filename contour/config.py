@@ -36,6 +36,14 @@ Environment variables (all optional):
 ``CONTOUR_CLICKHOUSE_READER_PASSWORD`` password of the read-only ClickHouse user ``reader``
                                (dashboards); default: generated once
 ``CONTOUR_START_TIMEOUT``      seconds a service may take to become healthy; default 300
+``CONTOUR_CDC_SOURCES``        source databases captured by CDC; default ``dialer,crm``
+``CONTOUR_CDC_<SRC>_INCLUDE``  comma-separated regexes of ``schema.table`` to capture (default
+                               all tables)
+``CONTOUR_CDC_<SRC>_EXCLUDE``  regexes to leave out (default ``public.schema_migrations``)
+``CONTOUR_CDC_SNAPSHOT_MODE``  ``initial`` (default), ``never`` or ``when_needed``
+``CONTOUR_CDC_SCHEMAS_ENABLE`` ``true`` wraps events in Kafka Connect's schema/payload form
+``CONTOUR_CDC_PARTITIONS``     partitions of each CDC topic; default 3
+``CONTOUR_CDC_HEARTBEAT_SECONDS`` heartbeat period; default 10
 =============================  ============================================================
 
 The servers Contour starts read their own share of these from their environment (the
@@ -90,7 +98,40 @@ ENV_VARS = (
     "CONTOUR_CLICKHOUSE_PASSWORD",
     "CONTOUR_CLICKHOUSE_READER_PASSWORD",
     "CONTOUR_START_TIMEOUT",
+    "CONTOUR_CDC_SOURCES",
+    "CONTOUR_CDC_SNAPSHOT_MODE",
+    "CONTOUR_CDC_SCHEMAS_ENABLE",
+    "CONTOUR_CDC_PARTITIONS",
+    "CONTOUR_CDC_HEARTBEAT_SECONDS",
+    *(f"CONTOUR_CDC_{db.upper()}_{kind}" for db in ("dialer", "crm")
+      for kind in ("INCLUDE", "EXCLUDE")),
 )
+
+SNAPSHOT_MODES = ("initial", "never", "when_needed")
+
+
+@dataclass(frozen=True)
+class CdcSource:
+    """One captured source database and how it is captured."""
+
+    name: str  # topic prefix and Debezium's source.name
+    dsn: str
+    database: str
+    slot: str
+    publication: str
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+    snapshot_mode: str
+    schemas_enable: bool
+    partitions: int
+    heartbeat_seconds: float
+    state_dir: Path
+
+    def captures(self, schema: str, table: str) -> bool:
+        name = f"{schema}.{table}"
+        if self.include and not any(p.fullmatch(name) for p in self.include):
+            return False
+        return not any(p.fullmatch(name) for p in self.exclude)
 
 #: secrets that may be given by the environment instead of being generated
 SECRET_ENV_VARS = {
@@ -337,6 +378,56 @@ class Config:
 
     def admin_password(self) -> str:
         return self.secrets.get("admin_password")
+
+    # ------------------------------------------------------------------ CDC
+    def _env(self, name: str, default: str) -> str:
+        return self.env.get(name, "").strip() or default
+
+    @property
+    def cdc_source_names(self) -> tuple[str, ...]:
+        raw = self._env("CONTOUR_CDC_SOURCES", "dialer,crm")
+        return tuple(n.strip() for n in raw.split(",") if n.strip())
+
+    def cdc_source(self, name: str) -> CdcSource:
+        if name not in self.cdc_source_names:
+            raise ConfigError(f"unknown CDC source {name!r}; CONTOUR_CDC_SOURCES lists "
+                              f"{', '.join(self.cdc_source_names)}")
+        mode = self._env("CONTOUR_CDC_SNAPSHOT_MODE", "initial")
+        if mode not in SNAPSHOT_MODES:
+            raise ConfigError(f"CONTOUR_CDC_SNAPSHOT_MODE={mode!r}: choose from "
+                              f"{', '.join(SNAPSHOT_MODES)}")
+        partitions = self._env("CONTOUR_CDC_PARTITIONS", "3")
+        if not partitions.isdigit() or not 1 <= int(partitions) <= 1000:
+            raise ConfigError(f"CONTOUR_CDC_PARTITIONS={partitions!r} is not a number from 1 "
+                              "to 1000")
+        heartbeat = self._env("CONTOUR_CDC_HEARTBEAT_SECONDS", "10")
+        try:
+            heartbeat_s = float(heartbeat)
+            if heartbeat_s <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"CONTOUR_CDC_HEARTBEAT_SECONDS={heartbeat!r} is not a positive "
+                              "number") from None
+
+        def patterns(kind: str, default: str) -> tuple[re.Pattern[str], ...]:
+            var = f"CONTOUR_CDC_{name.upper()}_{kind}"
+            raw = self.env.get(var, default)
+            try:
+                return tuple(re.compile(p.strip()) for p in raw.split(",") if p.strip())
+            except re.error as exc:
+                raise ConfigError(f"{var}={raw!r}: not a regular expression ({exc})") from None
+
+        return CdcSource(
+            name=name, dsn=self.pg_dsn(name), database=name,
+            slot=f"contour_{name}", publication=f"contour_{name}",
+            include=patterns("INCLUDE", ""),
+            exclude=patterns("EXCLUDE", r"public\.schema_migrations"),
+            snapshot_mode=mode,
+            schemas_enable=self._env("CONTOUR_CDC_SCHEMAS_ENABLE", "false").lower()
+            in ("1", "true", "yes"),
+            partitions=int(partitions), heartbeat_seconds=heartbeat_s,
+            state_dir=self.state_dir / "cdc",
+        )
 
     def service_env(self, **extra: str) -> dict[str, str]:
         """Environment for a child process: the one this config was read from, plus extras."""

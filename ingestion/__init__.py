@@ -1,0 +1,2 @@
+"""Moving changes: PostgreSQL → Kafka (cdc), Kafka → ClickHouse (landing), ClickHouse →
+PostgreSQL staging (export)."""

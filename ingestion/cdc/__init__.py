@@ -1,0 +1,1 @@
+"""Debezium-compatible change data capture from PostgreSQL (pgoutput) into Kafka."""

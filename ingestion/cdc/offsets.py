@@ -1,0 +1,53 @@
+"""The relay's own durable position: what has been published and acknowledged by the broker.
+
+Kept in a small JSON file per source (written atomically and fsynced), not in the replication
+slot: PostgreSQL may replay transactions at or below the slot's confirmed position after a
+restart (PLATFORM.md), so the relay skips every transaction whose commit LSN is at or below the
+stored one. The file also records whether the initial snapshot completed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Offsets:
+    slot: str = ""
+    snapshot_done: bool = False
+    snapshot_lsn: int = 0  # the slot's consistent point
+    commit_lsn: int = 0  # commit LSN of the last transaction fully acknowledged by the broker
+    end_lsn: int = 0  # its end LSN: where streaming resumes
+    tx_id: int | None = None
+    events: int = 0  # events published by this relay since the slot was created
+
+
+class OffsetStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Offsets | None:
+        try:
+            return Offsets(**json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def save(self, offsets: Offsets) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(asdict(offsets), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,413 @@
+"""The CDC relay of one source: snapshot + pgoutput stream → Debezium events → Kafka.
+
+Delivery (DESIGN.md, "Delivery contract"):
+
+- Events of a transaction are sent in commit order; every ``flush_interval`` the producer is
+  flushed (acks=all, idempotent) and only then is the position of the last *complete*
+  transaction written to the offsets file and confirmed to the slot.
+- On start the relay resumes from its stored position and skips every transaction whose commit
+  LSN is at or below it, so a restart of the relay, the broker or PostgreSQL re-publishes
+  nothing that was acknowledged before.
+- What may be re-published: the events of transactions after the stored position that were sent
+  but not yet acknowledged when the relay died. They are identical events (same key, same
+  ``source.lsn``), so ``(source.lsn, key)`` removes them downstream.
+- The initial snapshot is read from the slot's exported snapshot, so streaming continues from
+  the slot's consistent point with no gap and no overlap. An interrupted snapshot is redone
+  from scratch with a new slot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from contour.config import CdcSource
+from ingestion.cdc import pgoutput
+from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
+from ingestion.cdc.offsets import Offsets, OffsetStore
+from ingestion.cdc.pgoutput import Column, Relation
+from ingestion.cdc.publisher import Publisher
+from ingestion.cdc.replication import ReplicationStream, connect
+from ingestion.cdc.typemap import CatalogType
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SCHEMA = "contour_cdc"
+HEARTBEAT_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {HEARTBEAT_SCHEMA};
+CREATE TABLE IF NOT EXISTS {HEARTBEAT_SCHEMA}.heartbeat (
+    source text PRIMARY KEY,
+    ts timestamptz NOT NULL,
+    seq bigint NOT NULL
+);
+"""
+
+
+@dataclass
+class Metrics:
+    source: str
+    events_total: int = 0
+    transactions_total: int = 0
+    last_commit_lsn: int = 0
+    last_commit_ts_us: int = 0
+    server_wal_end: int = 0
+    confirmed_lsn: int = 0
+    snapshot: str = "not started"
+    started_at: float = field(default_factory=time.time)
+    _window: list[tuple[float, int]] = field(default_factory=list)
+
+    def rate(self) -> float:
+        now = time.time()
+        self._window.append((now, self.events_total))
+        self._window = [w for w in self._window if now - w[0] <= 60] or self._window[-1:]
+        (t0, n0), (t1, n1) = self._window[0], self._window[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def as_dict(self, idle: bool) -> dict[str, Any]:
+        lag_bytes = max(0, self.server_wal_end - self.confirmed_lsn) if not idle else 0
+        lag_s = 0.0
+        if not idle and self.last_commit_ts_us:
+            lag_s = max(0.0, time.time() - self.last_commit_ts_us / 1e6)
+        return {
+            "source": self.source, "events_total": self.events_total,
+            "transactions_total": self.transactions_total, "events_per_s": round(self.rate(), 1),
+            "last_commit_lsn": pgoutput.lsn_to_str(self.last_commit_lsn),
+            "last_commit_ts": self.last_commit_ts_us / 1e6 if self.last_commit_ts_us else None,
+            "confirmed_lsn": pgoutput.lsn_to_str(self.confirmed_lsn),
+            "server_wal_end": pgoutput.lsn_to_str(self.server_wal_end),
+            "lag_bytes": lag_bytes, "lag_seconds": round(lag_s, 3), "snapshot": self.snapshot,
+            "updated_at": time.time(),
+        }
+
+
+class Catalog:
+    """Catalog look-ups on a normal connection: primary keys, types, captured tables."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self._types: dict[int, CatalogType] = {}
+
+    def primary_key(self, relation_oid: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)", (relation_oid,)).fetchall()
+        return [r[0] for r in rows]
+
+    def type_info(self, oid: int) -> CatalogType:
+        if oid not in self._types:
+            row = self.conn.execute(
+                "SELECT t.oid, t.typname, t.typtype, t.typelem, t.typbasetype, "
+                "t.typcategory = 'A', coalesce((SELECT array_agg(e.enumlabel ORDER BY "
+                "e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{}') "
+                "FROM pg_type t WHERE t.oid = %s", (oid,)).fetchone()
+            if row is None:
+                self._types[oid] = CatalogType(oid, "unknown", "b", 0, 0, False)
+            else:
+                self._types[oid] = CatalogType(row[0], row[1], row[2], row[3], row[4], row[5],
+                                               tuple(row[6]))
+        return self._types[oid]
+
+    def tables(self, publication: str) -> list[tuple[int, str, str]]:
+        return self.conn.execute(
+            "SELECT c.oid, p.schemaname, p.tablename FROM pg_publication_tables p "
+            "JOIN pg_class c ON c.relname = p.tablename JOIN pg_namespace n ON n.oid = "
+            "c.relnamespace AND n.nspname = p.schemaname WHERE p.pubname = %s "
+            "ORDER BY 2, 3", (publication,)).fetchall()
+
+    def relation(self, oid: int, schema: str, table: str) -> Relation:
+        """A relation as pgoutput would describe it (for snapshot rows)."""
+        rows = self.conn.execute(
+            "SELECT attname, atttypid, atttypmod FROM pg_attribute WHERE attrelid = %s AND "
+            "attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            (oid,)).fetchall()
+        identity = self.conn.execute("SELECT relreplident FROM pg_class WHERE oid = %s",
+                                     (oid,)).fetchone()
+        return Relation(oid, schema, table, identity[0] if identity else "d",
+                        [Column(r[0], r[1], r[2], False) for r in rows],
+                        self.primary_key(oid))
+
+
+class Relay:
+    """Runs one source until ``stop`` is set; reconnects after failures."""
+
+    def __init__(self, source: CdcSource, bootstrap: str, *, flush_interval: float = 0.2,
+                 max_batch: int = 20_000, on_event: Callable[[str], None] | None = None) -> None:
+        self.source = source
+        self.bootstrap = bootstrap
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.offsets_store = OffsetStore(source.state_dir / f"{source.name}.offsets.json")
+        self.metrics_path = source.state_dir / f"{source.name}.metrics.json"
+        self.metrics = Metrics(source.name)
+        self.envelopes = EnvelopeBuilder(source.name, source.database, source.schemas_enable)
+        self.on_event = on_event
+        self.shapes: dict[int, TableShape | None] = {}  # None: relation not captured
+
+    # ------------------------------------------------------------------ public
+    def run(self, stop: threading.Event, retry_delay: float = 2.0) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once(stop)
+            except Exception as exc:  # noqa: BLE001 - any failure: log, wait, resume
+                if stop.is_set():
+                    break
+                log.warning("cdc %s: %s; resuming from the stored position in %.0fs",
+                            self.source.name, exc, retry_delay)
+                stop.wait(retry_delay)
+
+    def run_once(self, stop: threading.Event) -> None:
+        source = self.source
+        with connect(source.dsn) as conn:
+            self._prepare_source(conn)
+            catalog = Catalog(conn)
+            publisher = Publisher(self.bootstrap, source.partitions, f"contour-cdc-{source.name}")
+            stream = ReplicationStream(source.dsn)
+            try:
+                offsets = self._ensure_slot(conn, stream, catalog, publisher)
+                self._stream(stop, conn, catalog, stream, publisher, offsets)
+            finally:
+                stream.close()
+                publisher.close()
+
+    # ------------------------------------------------------------------ set-up
+    def _prepare_source(self, conn: psycopg.Connection) -> None:
+        conn.execute(HEARTBEAT_DDL)
+        exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s",
+                              (self.source.publication,)).fetchone()
+        if not exists:
+            conn.execute(f"CREATE PUBLICATION {self.source.publication} FOR ALL TABLES")
+            log.info("cdc %s: created publication %s", self.source.name,
+                     self.source.publication)
+
+    def _slot_exists(self, conn: psycopg.Connection) -> bool:
+        return conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                            (self.source.slot,)).fetchone() is not None
+
+    def _ensure_slot(self, conn: psycopg.Connection, stream: ReplicationStream,
+                     catalog: Catalog, publisher: Publisher) -> Offsets:
+        source = self.source
+        offsets = self.offsets_store.load()
+        exists = self._slot_exists(conn)
+        usable = exists and offsets is not None and offsets.slot == source.slot and (
+            offsets.snapshot_done or source.snapshot_mode == "never")
+        if usable:
+            assert offsets is not None
+            self.metrics.snapshot = "done" if offsets.snapshot_done else "skipped"
+            return offsets
+        if exists:
+            if offsets is None and source.snapshot_mode == "never":
+                return Offsets(slot=source.slot, snapshot_done=False)
+            log.warning("cdc %s: slot %s exists but its snapshot did not complete (or the "
+                        "offsets file is gone); dropping it and starting over",
+                        source.name, source.slot)
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (source.slot,))
+        take_snapshot = source.snapshot_mode != "never"
+        consistent, snapshot = stream.create_slot(source.slot, export_snapshot=take_snapshot)
+        offsets = Offsets(slot=source.slot, snapshot_lsn=consistent)
+        self.offsets_store.save(offsets)
+        if take_snapshot and snapshot:
+            self._snapshot(snapshot, consistent, catalog, publisher)
+            offsets.snapshot_done = True
+        offsets.commit_lsn = offsets.end_lsn = consistent
+        self.offsets_store.save(offsets)
+        return offsets
+
+    def _snapshot(self, snapshot: str, consistent: int, catalog: Catalog,
+                  publisher: Publisher) -> None:
+        source = self.source
+        self.metrics.snapshot = "running"
+        started = time.time()
+        ts_us = time.time_ns() // 1000
+        pending: tuple[str, bytes | None, TableShape, list[object]] | None = None
+        first = True
+        count = 0
+        with connect(source.dsn) as snap:
+            snap.autocommit = False
+            snap.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            snap.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            for oid, schema, table in catalog.tables(source.publication):
+                if not source.captures(schema, table):
+                    continue
+                relation = catalog.relation(oid, schema, table)
+                shape = TableShape.build(relation, source.name, catalog.type_info)
+                columns = ", ".join(f'"{c.name}"' for c in relation.columns)
+                with snap.cursor().copy(
+                        f'COPY (SELECT {columns} FROM "{schema}"."{table}") TO STDOUT') as copy:
+                    for row in copy.rows():
+                        if pending is not None:
+                            self._send_snapshot_row(publisher, pending, consistent, ts_us,
+                                                    "first" if first else "true")
+                            first = False
+                        pending = (shape.topic, None, shape, list(row))
+                        count += 1
+                log.info("cdc %s: snapshot of %s.%s read", source.name, schema, table)
+            snap.rollback()
+        if pending is not None:
+            self._send_snapshot_row(publisher, pending, consistent, ts_us, "last")
+        publisher.flush()
+        self.metrics.snapshot = "done"
+        log.info("cdc %s: snapshot of %d rows published in %.1fs", source.name, count,
+                 time.time() - started)
+
+    def _send_snapshot_row(self, publisher: Publisher,
+                           pending: tuple[str, bytes | None, TableShape, list[object]],
+                           consistent: int, ts_us: int, marker: str) -> None:
+        topic, _, shape, values = pending
+        pos = SourcePosition(consistent, consistent, consistent, None, ts_us, marker)
+        key, value = self.envelopes.change(shape, "r", None, shape.row(values),
+                                           shape.key(values), pos)
+        publisher.send(topic, key, value)
+        self.metrics.events_total += 1
+
+    # ------------------------------------------------------------------ streaming
+    def _stream(self, stop: threading.Event, conn: psycopg.Connection, catalog: Catalog,
+                stream: ReplicationStream, publisher: Publisher, offsets: Offsets) -> None:
+        source = self.source
+        stream.start(source.slot, source.publication, offsets.end_lsn)
+        log.info("cdc %s: streaming from %s", source.name, pgoutput.lsn_to_str(offsets.end_lsn))
+        self.metrics.confirmed_lsn = offsets.end_lsn
+        self.shapes.clear()
+        tx: pgoutput.Begin | None = None
+        skipping = False
+        last_commit = offsets.commit_lsn
+        complete: Offsets | None = None  # last complete transaction not yet confirmed
+        unflushed = 0
+        last_flush = time.monotonic()
+        last_heartbeat = 0.0
+        last_metrics = 0.0
+
+        def confirm() -> None:
+            nonlocal complete, unflushed, last_flush
+            publisher.flush()
+            if complete is not None:
+                self.offsets_store.save(complete)
+                stream.send_status(complete.end_lsn)
+                self.metrics.confirmed_lsn = complete.end_lsn
+                offsets.__dict__.update(complete.__dict__)
+                complete = None
+            unflushed = 0
+            last_flush = time.monotonic()
+
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - last_heartbeat >= source.heartbeat_seconds:
+                self._heartbeat(conn, publisher)
+                last_heartbeat = now
+            if now - last_metrics >= 1.0:
+                self._write_metrics(idle=tx is None and complete is None and unflushed == 0)
+                last_metrics = now
+            if unflushed and (unflushed >= self.max_batch
+                              or now - last_flush >= self.flush_interval) and tx is None:
+                confirm()
+            message = stream.read(timeout=0.05 if unflushed else 0.5)
+            if message is None:
+                continue
+            if isinstance(message, pgoutput.Keepalive):
+                self.metrics.server_wal_end = message.wal_end
+                if tx is None and complete is None and unflushed == 0:
+                    # idle: everything we published is confirmed, so the server may discard
+                    # WAL up to its end (keeps WAL from piling up on a quiet source)
+                    stream.send_status(max(message.wal_end, offsets.end_lsn))
+                elif message.reply_requested:
+                    stream.send_status(offsets.end_lsn)
+                continue
+            self.metrics.server_wal_end = max(self.metrics.server_wal_end, message.wal_end)
+            decoded = pgoutput.decode(message.payload)
+            if isinstance(decoded, pgoutput.Begin):
+                tx = decoded
+                skipping = decoded.final_lsn <= offsets.commit_lsn
+            elif isinstance(decoded, pgoutput.Commit):
+                if tx is not None and not skipping:
+                    complete = Offsets(slot=source.slot, snapshot_done=offsets.snapshot_done,
+                                       snapshot_lsn=offsets.snapshot_lsn,
+                                       commit_lsn=decoded.commit_lsn, end_lsn=decoded.end_lsn,
+                                       tx_id=tx.xid, events=self.metrics.events_total)
+                    last_commit = decoded.commit_lsn
+                    self.metrics.transactions_total += 1
+                    self.metrics.last_commit_lsn = decoded.commit_lsn
+                    self.metrics.last_commit_ts_us = decoded.commit_time
+                tx = None
+                skipping = False
+            elif isinstance(decoded, pgoutput.Relation):
+                if source.captures(decoded.schema, decoded.table):
+                    decoded.key_columns = catalog.primary_key(decoded.oid)
+                    self.shapes[decoded.oid] = TableShape.build(decoded, source.name,
+                                                                catalog.type_info)
+                else:
+                    self.shapes[decoded.oid] = None
+            elif tx is not None and not skipping and decoded is not None:
+                unflushed += self._publish_change(decoded, tx, message.data_start, last_commit,
+                                                  publisher)
+
+    def _publish_change(self, change: pgoutput.Message, tx: pgoutput.Begin, lsn: int,
+                        last_commit: int, publisher: Publisher) -> int:
+        """Send the events of one decoded change; returns how many were sent."""
+        pos = SourcePosition(lsn, tx.final_lsn, last_commit, tx.xid, tx.commit_time)
+        env = self.envelopes
+        if isinstance(change, pgoutput.Truncate):
+            sent = 0
+            for oid in change.relation_oids:
+                shape = self.shapes.get(oid)
+                if shape is not None:
+                    publisher.send(shape.topic, None, env.truncate(shape, pos))
+                    sent += 1
+            self.metrics.events_total += sent
+            return sent
+        shape = self.shapes.get(change.relation_oid)  # type: ignore[union-attr]
+        if shape is None:
+            return 0
+        sent: list[tuple[bytes | None, bytes | None]] = []
+        if isinstance(change, pgoutput.Insert):
+            sent.append(env.change(shape, "c", None, shape.row(change.new),
+                                   shape.key(change.new), pos))
+        elif isinstance(change, pgoutput.Update):
+            after = shape.row(change.new)
+            new_key = shape.key(change.new)
+            before = None
+            if change.old is not None and not change.old_is_key:
+                before = shape.row(change.old)
+            old_key = shape.key(change.old) if change.old is not None else None
+            if old_key is not None and new_key != old_key:
+                # primary key changed: Debezium emits delete + tombstone + create
+                old_row = before or shape.row(change.old)
+                sent.append(env.change(shape, "d", old_row, None, old_key, pos))
+                sent.append((env.encode_key(shape, old_key), None))
+                sent.append(env.change(shape, "c", None, after, new_key, pos))
+            else:
+                sent.append(env.change(shape, "u", before, after, new_key, pos))
+        elif isinstance(change, pgoutput.Delete):
+            # REPLICA IDENTITY DEFAULT: the old row holds only the key, the rest is null
+            before = shape.row(change.old)
+            key = shape.key(change.old)
+            sent.append(env.change(shape, "d", before, None, key, pos))
+            if key is not None:
+                sent.append((env.encode_key(shape, key), None))  # tombstone
+        for key_bytes, value in sent:
+            publisher.send(shape.topic, key_bytes, value)
+        self.metrics.events_total += len(sent)
+        return len(sent)
+
+    def _heartbeat(self, conn: psycopg.Connection, publisher: Publisher) -> None:
+        """Write the heartbeat row (its change flows like any other) and a Debezium heartbeat."""
+        conn.execute(
+            f"INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat (source, ts, seq) VALUES (%s, now(), 1) "
+            "ON CONFLICT (source) DO UPDATE SET ts = now(), seq = heartbeat.seq + 1",
+            (self.source.name,))
+        topic = f"__debezium-heartbeat.{self.source.name}"
+        publisher.send(topic, json.dumps({"serverName": self.source.name}).encode(),
+                       json.dumps({"ts_ms": int(time.time() * 1000)}).encode())
+
+    def _write_metrics(self, idle: bool) -> None:
+        path = self.metrics_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.metrics.as_dict(idle)))
+        tmp.replace(path)
