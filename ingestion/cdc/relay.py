@@ -343,7 +343,9 @@ class Relay:
                                                                 catalog.type_info)
                 else:
                     self.shapes[decoded.oid] = None
-            elif tx is not None and not skipping and decoded is not None:
+            elif isinstance(decoded, (pgoutput.TypeInfo, pgoutput.Origin)) or decoded is None:
+                continue  # type names come from the catalog; origins are not filtered
+            elif tx is not None and not skipping:
                 unflushed += self._publish_change(decoded, tx, message.data_start, last_commit,
                                                   publisher)
 
