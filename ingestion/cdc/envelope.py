@@ -8,15 +8,19 @@ JsonConverter does: ``{"schema": {...}, "payload": {...}}``.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
+
+import orjson
 
 from ingestion.cdc.pgoutput import UNCHANGED_TOAST, Relation
 from ingestion.cdc.typemap import UNAVAILABLE, CatalogLookup, FieldType, field_type
 
 CONNECTOR_VERSION = "contour-0.1.0"
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _dumps(obj: object) -> bytes:
+    return orjson.dumps(obj)
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ class EnvelopeBuilder:
         return {
             "version": CONNECTOR_VERSION, "connector": "postgresql", "name": self.source_name,
             "ts_ms": pos.ts_us // 1000, "snapshot": pos.snapshot, "db": self.database,
-            "sequence": _dumps([str(pos.last_commit_lsn), str(pos.lsn)]),
+            "sequence": f'["{pos.last_commit_lsn}","{pos.lsn}"]',
             "ts_us": pos.ts_us, "ts_ns": pos.ts_us * 1000,
             "schema": shape.relation.schema, "table": shape.relation.table,
             "txId": pos.tx_id, "lsn": pos.lsn, "xmin": None,
@@ -155,8 +159,8 @@ class EnvelopeBuilder:
         if key is None:
             return None
         if self.schemas_enable:
-            return _dumps({"schema": shape.key_schema(), "payload": key}).encode()
-        return _dumps(key).encode()
+            return _dumps({"schema": shape.key_schema(), "payload": key})
+        return _dumps(key)
 
     def change(self, shape: TableShape, op: str, before: dict[str, object] | None,
                after: dict[str, object] | None, key: dict[str, object] | None,
@@ -169,7 +173,7 @@ class EnvelopeBuilder:
         }
         if self.schemas_enable:
             value = {"schema": shape.value_schema(), "payload": value}
-        return self.encode_key(shape, key), _dumps(value).encode()
+        return self.encode_key(shape, key), _dumps(value)
 
     def truncate(self, shape: TableShape, pos: SourcePosition) -> bytes:
         """A truncate event (op "t"): no key, no before/after."""

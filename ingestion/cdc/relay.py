@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,8 @@ class Metrics:
     confirmed_lsn: int = 0
     snapshot: str = "not started"
     started_at: float = field(default_factory=time.time)
+    #: seconds from each transaction's commit to the broker's acknowledgement of all its events
+    ack_delays: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     _window: list[tuple[float, int]] = field(default_factory=list)
 
     def rate(self) -> float:
@@ -69,6 +72,12 @@ class Metrics:
         self._window = [w for w in self._window if now - w[0] <= 60] or self._window[-1:]
         (t0, n0), (t1, n1) = self._window[0], self._window[-1]
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def ack_delay_quantile(self, q: float) -> float | None:
+        if not self.ack_delays:
+            return None
+        ordered = sorted(self.ack_delays)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     def as_dict(self, idle: bool) -> dict[str, Any]:
         lag_bytes = max(0, self.server_wal_end - self.confirmed_lsn) if not idle else 0
@@ -83,6 +92,8 @@ class Metrics:
             "confirmed_lsn": pgoutput.lsn_to_str(self.confirmed_lsn),
             "server_wal_end": pgoutput.lsn_to_str(self.server_wal_end),
             "lag_bytes": lag_bytes, "lag_seconds": round(lag_s, 3), "snapshot": self.snapshot,
+            "commit_to_ack_p50_s": self.ack_delay_quantile(0.5),
+            "commit_to_ack_p95_s": self.ack_delay_quantile(0.95),
             "updated_at": time.time(),
         }
 
@@ -248,6 +259,8 @@ class Relay:
                             first = False
                         pending = (shape.topic, None, shape, list(row))
                         count += 1
+                        if count % 10_000 == 0:
+                            self._write_metrics(idle=False)  # liveness during long snapshots
                 log.info("cdc %s: snapshot of %s.%s read", source.name, schema, table)
             snap.rollback()
         if pending is not None:
@@ -279,6 +292,7 @@ class Relay:
         skipping = False
         last_commit = offsets.commit_lsn
         complete: Offsets | None = None  # last complete transaction not yet confirmed
+        unacked_commits: list[int] = []  # commit times (µs) of transactions sent since then
         unflushed = 0
         last_flush = time.monotonic()
         last_heartbeat = 0.0
@@ -287,6 +301,9 @@ class Relay:
         def confirm() -> None:
             nonlocal complete, unflushed, last_flush
             publisher.flush()
+            acked_at = time.time()
+            self.metrics.ack_delays.extend(acked_at - t / 1e6 for t in unacked_commits)
+            unacked_commits.clear()
             if complete is not None:
                 self.offsets_store.save(complete)
                 stream.send_status(complete.end_lsn)
@@ -304,8 +321,9 @@ class Relay:
             if now - last_metrics >= 1.0:
                 self._write_metrics(idle=tx is None and complete is None and unflushed == 0)
                 last_metrics = now
-            if unflushed and (unflushed >= self.max_batch
-                              or now - last_flush >= self.flush_interval) and tx is None:
+            pending = unflushed or complete is not None
+            if pending and tx is None and (unflushed >= self.max_batch
+                                           or now - last_flush >= self.flush_interval):
                 confirm()
             message = stream.read(timeout=0.05 if unflushed else 0.5)
             if message is None:
@@ -331,6 +349,7 @@ class Relay:
                                        commit_lsn=decoded.commit_lsn, end_lsn=decoded.end_lsn,
                                        tx_id=tx.xid, events=self.metrics.events_total)
                     last_commit = decoded.commit_lsn
+                    unacked_commits.append(decoded.commit_time)
                     self.metrics.transactions_total += 1
                     self.metrics.last_commit_lsn = decoded.commit_lsn
                     self.metrics.last_commit_ts_us = decoded.commit_time

@@ -82,6 +82,12 @@ def _milli_timestamp(text: str) -> int:
 
 def _zoned_timestamp(text: str) -> str:
     """'2026-11-22 00:35:09.1234+00' → '2026-11-22T00:35:09.1234Z' (Debezium ZonedTimestamp)."""
+    if text.endswith("+00") and len(text) >= 22 and text[10] == " ":
+        # fast path: the replication session runs in UTC
+        body = text[:-3]
+        if "." in body:
+            body = body.rstrip("0").rstrip(".")
+        return body[:10] + "T" + body[11:] + "Z"
     if text[-3] in "+-" and text[-2:].isdigit():
         text += ":00"
     moment = datetime.fromisoformat(text).astimezone(UTC)
@@ -97,6 +103,10 @@ def _micro_time(text: str) -> int:
     parsed = time.fromisoformat(text)
     return ((parsed.hour * 60 + parsed.minute) * 60 + parsed.second) * 1_000_000 \
         + parsed.microsecond
+
+
+def _milli_time(text: str) -> int:
+    return _micro_time(text) // 1000
 
 
 def _zoned_time(text: str) -> str:
@@ -159,7 +169,7 @@ _BUILTIN: dict[int, FieldType] = {
     3802: FieldType(_identity, "string", "io.debezium.data.Json"),
     2950: FieldType(_identity, "string", "io.debezium.data.Uuid"),
     1082: FieldType(_date_days, "int32", "io.debezium.time.Date"),
-    1083: FieldType(_micro_time, "int64", "io.debezium.time.MicroTime"),
+    1083: FieldType(_micro_time, "int64", "io.debezium.time.MicroTime"),  # see field_type
     1266: FieldType(_zoned_time, "string", "io.debezium.time.ZonedTime"),
     1184: FieldType(_zoned_timestamp, "string", "io.debezium.time.ZonedTimestamp"),
     1186: FieldType(_micro_duration, "int64", "io.debezium.time.MicroDuration"),
@@ -167,6 +177,8 @@ _BUILTIN: dict[int, FieldType] = {
 }
 _MICRO_TIMESTAMP = FieldType(_micro_timestamp, "int64", "io.debezium.time.MicroTimestamp")
 _MILLI_TIMESTAMP = FieldType(_milli_timestamp, "int64", "io.debezium.time.Timestamp")
+_MICRO_TIME = _BUILTIN[1083]
+_MILLI_TIME = FieldType(_milli_time, "int32", "io.debezium.time.Time")
 #: array type oid → element type oid, for the built-in array types
 BUILTIN_ARRAYS = {
     1000: 16, 1001: 17, 1005: 21, 1007: 23, 1016: 20, 1009: 25, 1015: 1043, 1014: 1042,
@@ -196,6 +208,9 @@ def field_type(type_oid: int, typmod: int, lookup: CatalogLookup | None = None) 
     if type_oid == 1114:  # timestamp without time zone: adaptive precision
         precision = typmod if typmod >= 0 else 6
         return _MILLI_TIMESTAMP if precision <= 3 else _MICRO_TIMESTAMP
+    if type_oid == 1083:  # time without time zone: adaptive precision too
+        precision = typmod if typmod >= 0 else 6
+        return _MILLI_TIME if precision <= 3 else _MICRO_TIME
     if type_oid in _BUILTIN:
         return _BUILTIN[type_oid]
     if type_oid in BUILTIN_ARRAYS:

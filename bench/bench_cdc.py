@@ -1,0 +1,199 @@
+"""Benchmark: CDC relay throughput against the raw replication transport, and commit delay.
+
+    .venvs/core/bin/python bench/bench_cdc.py [--changes 1000000] [--tx-size 1000]
+                                              [--rate 5000] [--seconds 30]
+
+Starts its own PostgreSQL and broker (`contour up postgres kafka`, private state folder, free
+ports), then:
+
+1. writes --changes row changes in transactions of --tx-size (INSERTs into a 6-column table);
+2. transport baseline: reads the same WAL through a second pgoutput slot, counting change
+   messages without decoding them — the machine's ceiling for logical replication;
+3. relay: publishes the same backlog (decode → Debezium JSON → Kafka, acks=all) and reports
+   events/s from the first to the last broker acknowledgement, and the ratio to (2);
+4. delay: writes --rate changes/s (50 transactions/s, from another process) for --seconds with
+   the relay running; the relay measures each transaction's commit → broker acknowledgement.
+
+Prints a table; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from contour.config import Config  # noqa: E402
+from ingestion.cdc import pgoutput  # noqa: E402
+from ingestion.cdc.relay import Relay  # noqa: E402
+from ingestion.cdc.replication import ReplicationStream  # noqa: E402
+from tests.conftest import stack_env  # noqa: E402
+
+TABLE = ("CREATE TABLE calls (id bigint PRIMARY KEY, campaign int, phone text, status text, "
+         "started_at timestamptz, duration numeric(10,2))")
+
+
+def contour(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "contour", *args], env=env, cwd=ROOT, check=True,
+                   capture_output=True)
+
+
+def write_backlog(dsn: str, changes: int, tx_size: int) -> float:
+    started = time.monotonic()
+    with psycopg.connect(dsn) as conn:
+        for first in range(0, changes, tx_size):
+            conn.execute(
+                "INSERT INTO calls SELECT g, g %% 7, '+7900' || g, 'answered', now(), g %% 300 "
+                "FROM generate_series(%s::bigint, %s::bigint) g", (first, first + tx_size - 1))
+            conn.commit()
+    return time.monotonic() - started
+
+
+def transport_rate(dsn: str, slot: str, publication: str, changes: int) -> float:
+    stream = ReplicationStream(dsn)
+    seen = 0
+    started = None
+    stream.start(slot, publication, 0)
+    while seen < changes:
+        message = stream.read(timeout=5)
+        if message is None:
+            raise SystemExit(f"transport stalled at {seen} changes")
+        if isinstance(message, pgoutput.XLogData):
+            started = started or time.monotonic()
+            if message.payload[:1] == b"I":
+                seen += 1
+    elapsed = time.monotonic() - started
+    stream.close()
+    return changes / elapsed
+
+
+def relay_rate(config: Config, name: str, changes: int) -> tuple[float, Relay]:
+    relay = Relay(config.cdc_source(name), config.kafka_bootstrap)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    first_event_at = None
+    baseline = relay.metrics.events_total
+    while True:
+        time.sleep(0.05)
+        published = relay.metrics.events_total - baseline
+        if published and first_event_at is None:
+            first_event_at = time.monotonic()
+        stored = relay.offsets_store.load()
+        if published >= changes and stored and stored.events >= baseline + changes:
+            break
+        if time.monotonic() - started > 3600:
+            raise SystemExit("relay did not finish in an hour")
+    elapsed = time.monotonic() - (first_event_at or started)
+    stop.set()
+    thread.join()
+    return changes / elapsed, relay
+
+
+def _write_at_rate(dsn: str, rate: int, seconds: float) -> None:
+    """Runs in its own process, so that it does not compete with the relay for the GIL."""
+    tx_per_s = 50
+    rows = max(1, rate // tx_per_s)
+    with psycopg.connect(dsn) as conn:
+        next_id = 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            conn.execute("INSERT INTO live SELECT g, 1 FROM generate_series(%s::bigint, "
+                         "%s::bigint) g", (next_id, next_id + rows - 1))
+            conn.commit()
+            next_id += rows
+            time.sleep(max(0.0, t0 + next_id / rate - time.monotonic()))
+
+
+def live_delay(config: Config, name: str, rate: int, seconds: float) -> list[float]:
+    """Commit → broker acknowledgement of every transaction, as the relay measures it."""
+    with psycopg.connect(config.pg_dsn(name), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS live (id bigint PRIMARY KEY, v int)")
+    relay = Relay(config.cdc_source(name), config.kafka_bootstrap)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(3)  # streaming
+    relay.metrics.ack_delays.clear()
+    writer = multiprocessing.Process(target=_write_at_rate,
+                                     args=(config.pg_dsn(name), rate, seconds))
+    writer.start()
+    writer.join()
+    time.sleep(2)
+    stop.set()
+    thread.join()
+    return list(relay.metrics.ack_delays)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=1_000_000)
+    parser.add_argument("--tx-size", type=int, default=1000)
+    parser.add_argument("--rate", type=int, default=5000, help="changes/s for the delay run")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="contour-bench-cdc-") as tmp:
+        name = "benchcdc"
+        env = stack_env(Path(tmp) / "state") | {"CONTOUR_CDC_SOURCES": name,
+                                                "CONTOUR_CDC_HEARTBEAT_SECONDS": "5"}
+        contour(env, "up", "postgres", "kafka")
+        try:
+            config = Config.from_env(env)
+            with psycopg.connect(config.pg_dsn("postgres"), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {name}")
+            dsn = config.pg_dsn(name)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(TABLE)
+            # the relay creates its slot on the empty table, then stops
+            relay = Relay(config.cdc_source(name), config.kafka_bootstrap)
+            stop = threading.Event()
+            stop_soon = threading.Timer(5, stop.set)
+            stop_soon.start()
+            relay.run(stop)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("SELECT pg_create_logical_replication_slot('bench_raw', "
+                             "'pgoutput')")
+            write_s = write_backlog(dsn, args.changes, args.tx_size)
+            print(f"wrote {args.changes:,} changes in {args.changes // args.tx_size:,} "
+                  f"transactions in {write_s:.1f}s", flush=True)
+            transport = transport_rate(dsn, "bench_raw", f"contour_{name}", args.changes)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("SELECT pg_drop_replication_slot('bench_raw')")
+            print(f"transport baseline: {transport:,.0f} changes/s", flush=True)
+            rate, _ = relay_rate(config, name, args.changes)
+            print(f"relay: {rate:,.0f} events/s", flush=True)
+            delays = live_delay(config, name, args.rate, args.seconds)
+        finally:
+            contour(env, "down")
+
+    delays.sort()
+    p = (lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]) if delays else \
+        (lambda q: float("nan"))
+    print()
+    print(f"CDC relay, {args.changes:,} row changes in transactions of {args.tx_size:,}")
+    print(f"  raw replication transport (ceiling)  {transport:>10,.0f} changes/s")
+    print(f"  relay: commit → broker ack           {rate:>10,.0f} events/s")
+    print(f"  ratio relay / transport              {rate / transport:>10.1%}")
+    print(f"live load {args.rate:,} changes/s for {args.seconds:.0f}s, "
+          f"{len(delays):,} transactions:")
+    print(f"  delay commit → broker ack  p50 {p(0.5) * 1000:,.0f} ms  "
+          f"p95 {p(0.95) * 1000:,.0f} ms  max {delays[-1] * 1000 if delays else 0:,.0f} ms")
+    if delays:
+        print(f"  mean {statistics.mean(delays) * 1000:,.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
