@@ -25,7 +25,7 @@ Environment variables (all optional):
 ``CONTOUR_AIRFLOW_URL``        Airflow API server URL; default ``http://127.0.0.1:58080``
 ``CONTOUR_SUPERSET_URL``       Superset URL; default ``http://127.0.0.1:58088``
 ``CONTOUR_MANAGED_SERVICES``   services ``contour up`` runs itself, comma separated; default
-                               ``postgres,kafka,clickhouse,airflow,superset``; the others are
+                               ``postgres,kafka,clickhouse,airflow,superset,cdc``; the others are
                                treated as external (health-checked, never started);
                                ``none`` when every service is external
 ``CONTOUR_AIRFLOW_PARALLELISM`` Airflow task slots; default 4 (sized for 2 cores)
@@ -70,7 +70,11 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-SERVICES = ("postgres", "kafka", "clickhouse", "airflow", "superset")
+#: the servers Contour runs on (each listens on an endpoint of this configuration)
+INFRASTRUCTURE = ("postgres", "kafka", "clickhouse", "airflow", "superset")
+#: Contour's own pipeline processes, started after the infrastructure they use
+PIPELINE = ("cdc",)
+SERVICES = INFRASTRUCTURE + PIPELINE
 DATABASES = ("dialer", "crm", "warehouse", "airflow", "superset")
 ENVIRONMENTS = ("core", "airflow", "dbt", "superset")
 
@@ -341,7 +345,7 @@ class Config:
             "clickhouse": lambda: self.clickhouse_endpoint,
             "airflow": lambda: self.airflow_endpoint,
             "superset": lambda: self.superset_endpoint,
-        }[service]()
+        }[service]()  # pipeline services (cdc) listen on no port
 
     def is_managed(self, service: str) -> bool:
         return service in self.managed_services

@@ -13,6 +13,7 @@ from contour.config import SERVICES, Config
 from contour.errors import ConfigError, ServiceError
 from contour.services.airflow import Airflow
 from contour.services.base import Progress, Service, ServiceStatus
+from contour.services.cdc import Cdc
 from contour.services.clickhouse import ClickHouse
 from contour.services.kafka import Kafka
 from contour.services.postgres import Postgres
@@ -24,9 +25,14 @@ _CLASSES: dict[str, type[Service]] = {
     "clickhouse": ClickHouse,
     "airflow": Airflow,
     "superset": Superset,
+    "cdc": Cdc,
 }
-#: services that need PostgreSQL (their metadata lives there) start after it
-_NEEDS_POSTGRES = {"airflow", "superset"}
+#: what each service needs running before it starts
+_NEEDS = {
+    "airflow": {"postgres"},
+    "superset": {"postgres"},
+    "cdc": {"postgres", "kafka"},
+}
 
 
 class Stack:
@@ -70,27 +76,30 @@ class Stack:
     def up(self, names: list[str] | None, progress: Progress) -> dict[str, str]:
         """Start what is not running; repair what crashed; no-op for what is healthy."""
         self.check_state_dir()
-        selected = self.select(names)
+        selected = {s.name for s in self.select(names)}
         # Everything the selection depends on comes first.
-        if any(s.name in _NEEDS_POSTGRES for s in selected) and self.services["postgres"] \
-                not in selected:
-            selected.insert(0, self.services["postgres"])
+        while True:
+            needed = set().union(*(_NEEDS.get(n, set()) for n in selected)) - selected
+            if not needed:
+                break
+            selected |= needed
         results: dict[str, str] = {}
-        first = [s for s in selected if s.name == "postgres"]
-        rest = [s for s in selected if s.name != "postgres"]
-        for service in first:
-            results[service.name] = self._start_one(service, progress)
-        # The others are independent of each other: start them side by side.
-        with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
-            futures = {s.name: pool.submit(self._start_one, s, progress) for s in rest}
-            errors = []
-            for name, future in futures.items():
-                try:
-                    results[name] = future.result()
-                except ServiceError as exc:
-                    errors.append(exc)
-        if errors:
-            raise errors[0]
+        remaining = [n for n in SERVICES if n in selected]
+        while remaining:
+            # a wave: every service whose needs are met starts now, side by side
+            wave = [n for n in remaining if not _NEEDS.get(n, set()) & set(remaining)]
+            remaining = [n for n in remaining if n not in wave]
+            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                futures = {n: pool.submit(self._start_one, self.services[n], progress)
+                           for n in wave}
+                errors = []
+                for name, future in futures.items():
+                    try:
+                        results[name] = future.result()
+                    except ServiceError as exc:
+                        errors.append(exc)
+            if errors:
+                raise errors[0]
         return results
 
     @staticmethod

@@ -82,5 +82,6 @@ def test_reset_refuses_without_confirmation(tmp_path: Path) -> None:
 def test_status_of_a_stopped_stack_exits_non_zero(tmp_path: Path) -> None:
     result = run_contour(stack_env(tmp_path), "status", check=False)
     assert result.returncode == 1
-    states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:6]}
+    rows = result.stdout.splitlines()[1:1 + len(SERVICES)]
+    states = {line.split()[0]: line.split()[1] for line in rows}
     assert states == dict.fromkeys(SERVICES, "stopped")

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from contour.config import DATABASES, ENV_VARS, SERVICES, Config
+from contour.config import DATABASES, ENV_VARS, INFRASTRUCTURE, Config
 from contour.services.airflow import Airflow
 from contour.services.postgres import SERVER_SETTINGS
 from contour.services.superset import Superset
@@ -189,7 +189,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 def infrastructure(config: Config) -> dict[str, list[str]]:
     """contour.config service -> compose services: the embedded stack's process names."""
     stack = Stack(config)
-    return {name: stack.services[name].process_names() for name in SERVICES}
+    return {name: stack.services[name].process_names() for name in INFRASTRUCTURE}
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -260,7 +260,7 @@ def expected_services(infrastructure: dict[str, list[str]]) -> set[str]:
 # ------------------------------------------------------------------ services
 def test_every_expected_service_is_defined(services: dict[str, dict[str, Any]],
                                            infrastructure: dict[str, list[str]]) -> None:
-    assert set(infrastructure) == set(SERVICES)
+    assert set(infrastructure) == set(INFRASTRUCTURE)
     missing = expected_services(infrastructure) - set(services)
     assert not missing, f"docker-compose.yml lacks services {sorted(missing)}"
 
@@ -353,7 +353,7 @@ def test_contour_services_reach_every_service_by_its_compose_name(
             f"{name}: CONTOUR_MANAGED_SERVICES must be none (nothing embedded in a container)"
         config = Config.from_env({**env, "CONTOUR_STATE_DIR": str(tmp_path)})
         assert config.managed_services == ()
-        for service in SERVICES:
+        for service in INFRASTRUCTURE:
             endpoint = config.endpoint(service)
             assert endpoint.host in infrastructure[service], \
                 f"{name}: {service} endpoint host {endpoint.host!r} is not one of " \
