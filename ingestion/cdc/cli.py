@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.set_defaults(func=cmd_run)
     status = actions.add_parser("status", help="position, lag and rate of each relay",
                                 description="Print each relay's metrics (JSON).")
+    status.add_argument("--check", action="store_true",
+                        help="exit 1 unless every relay reported within the last 15 s "
+                             "(a container health check)")
     status.set_defaults(func=cmd_status)
 
 
@@ -46,9 +49,9 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    out = {}
-    for name in config.cdc_source_names:
-        path = config.cdc_source(name).state_dir / f"{name}.metrics.json"
-        out[name] = json.loads(path.read_text()) if path.exists() else None
-    print(json.dumps(out, indent=2))
-    return 0
+    from contour.services.cdc import Cdc
+
+    relays = Cdc(config)
+    print(json.dumps({name: relays.metrics(name) for name in config.cdc_source_names},
+                     indent=2))
+    return 0 if not args.check or relays.healthy() else 1
