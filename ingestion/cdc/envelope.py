@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from ingestion.cdc.pgoutput import UNCHANGED_TOAST, Relation
-from ingestion.cdc.typemap import UNAVAILABLE, CatalogLookup, FieldType, field_type
+from ingestion.cdc.typemap import UNAVAILABLE, CatalogLookup, FieldType, field_type, identity
 
 CONNECTOR_VERSION = "contour-0.1.0"
 
@@ -44,6 +45,8 @@ class TableShape:
     fields: list[FieldType]
     key_index: list[int]
     _schemas: dict[str, dict[str, object]] = field(default_factory=dict)
+    _source: dict[str, object] | None = None  # source block of the transaction being sent
+    _pairs: list[tuple[str, Any]] | None = None
 
     @classmethod
     def build(cls, relation: Relation, topic_prefix: str,
@@ -58,21 +61,33 @@ class TableShape:
     def has_key(self) -> bool:
         return bool(self.key_index)
 
+    @property
+    def _converters(self) -> list[tuple[str, Any]]:
+        """(column, converter or None for text kept as is), computed once per shape."""
+        if self._pairs is None:
+            self._pairs = [(c.name, None if f.convert is identity else f.convert)
+                           for c, f in zip(self.relation.columns, self.fields, strict=True)]
+        return self._pairs
+
     def row(self, values: list[object]) -> dict[str, object]:
         out: dict[str, object] = {}
-        for column, ftype, value in zip(self.relation.columns, self.fields, values, strict=True):
-            if value is None:
-                out[column.name] = None
+        for (name, convert), value in zip(self._converters, values, strict=True):
+            if value is None or convert is None and value is not UNCHANGED_TOAST:
+                out[name] = value
             elif value is UNCHANGED_TOAST:
-                out[column.name] = UNAVAILABLE
+                out[name] = UNAVAILABLE
             else:
-                out[column.name] = ftype.convert(value)  # type: ignore[arg-type]
+                out[name] = convert(value)
         return out
 
-    def key(self, values: list[object]) -> dict[str, object] | None:
+    def key(self, values: list[object], row: dict[str, object] | None = None
+            ) -> dict[str, object] | None:
+        """The key columns; taken from ``row`` when the caller already converted it."""
         if not self.key_index:
             return None
         columns = self.relation.columns
+        if row is not None:
+            return {columns[i].name: row[columns[i].name] for i in self.key_index}
         return {columns[i].name: (None if values[i] is None
                                   else self.fields[i].convert(values[i]))  # type: ignore[arg-type]
                 for i in self.key_index}
@@ -146,6 +161,18 @@ class EnvelopeBuilder:
         self.schemas_enable = schemas_enable
 
     def _source(self, shape: TableShape, pos: SourcePosition) -> dict[str, object]:
+        # every event of a transaction shares all but lsn/sequence: build that part once
+        cached = shape._source
+        if cached is None or cached["txId"] != pos.tx_id or cached["ts_us"] != pos.ts_us \
+                or cached["snapshot"] != pos.snapshot:
+            cached = self._source_base(shape, pos)
+            shape._source = cached
+        source = dict(cached)
+        source["lsn"] = pos.lsn
+        source["sequence"] = f'["{pos.last_commit_lsn}","{pos.lsn}"]'
+        return source
+
+    def _source_base(self, shape: TableShape, pos: SourcePosition) -> dict[str, object]:
         return {
             "version": CONNECTOR_VERSION, "connector": "postgresql", "name": self.source_name,
             "ts_ms": pos.ts_us // 1000, "snapshot": pos.snapshot, "db": self.database,

@@ -132,39 +132,35 @@ class ProtocolError(ValueError):
     pass
 
 
-def _string(buf: memoryview, pos: int) -> tuple[str, int]:
-    end = _find_nul(buf, pos)
-    return bytes(buf[pos:end]).decode(), end + 1
-
-
-def _find_nul(buf: memoryview, pos: int) -> int:
-    obj = buf.obj
-    if isinstance(obj, (bytes, bytearray)):
-        end = obj.find(b"\0", pos)
-    else:
-        end = bytes(buf).find(b"\0", pos)
+def _string(data: bytes, pos: int) -> tuple[str, int]:
+    end = data.find(b"\0", pos)
     if end < 0:
         raise ProtocolError("unterminated string")
-    return end
+    return data[pos:end].decode(), end + 1
 
 
-def _tuple(buf: memoryview, pos: int) -> tuple[list[object], int]:
-    (ncols,) = _I16.unpack_from(buf, pos)
+def _tuple(data: bytes, pos: int) -> tuple[list[object], int]:
+    """TupleData: a column count, then per column 'n' null, 'u' unchanged TOAST or 't' text.
+
+    The hot path of the relay: plain bytes slicing, no memoryview copies.
+    """
+    ncols = (data[pos] << 8) | data[pos + 1]
     pos += 2
     values: list[object] = []
     append = values.append
     for _ in range(ncols):
-        kind = buf[pos]
-        pos += 1
+        kind = data[pos]
         if kind == 0x74:  # 't' text
-            (size,) = _I32.unpack_from(buf, pos)
-            pos += 4
-            append(bytes(buf[pos:pos + size]).decode())
+            size = int.from_bytes(data[pos + 1:pos + 5], "big")
+            pos += 5
+            append(data[pos:pos + size].decode())
             pos += size
         elif kind == 0x6E:  # 'n' null
             append(None)
+            pos += 1
         elif kind == 0x75:  # 'u' unchanged TOAST
             append(UNCHANGED_TOAST)
+            pos += 1
         else:
             raise ProtocolError(f"unknown tuple column kind {kind!r}")
     return values, pos
@@ -172,7 +168,7 @@ def _tuple(buf: memoryview, pos: int) -> tuple[list[object], int]:
 
 def decode(data: bytes) -> Message | None:
     """Decode one pgoutput message; None for kinds Contour does not use (e.g. 'M')."""
-    buf = memoryview(data)
+    buf = data
     kind = data[0]
     if kind == 0x42:  # 'B'
         final_lsn, ts, xid = _BEGIN.unpack_from(buf, 1)

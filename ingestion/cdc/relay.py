@@ -275,8 +275,8 @@ class Relay:
                            consistent: int, ts_us: int, marker: str) -> None:
         topic, _, shape, values = pending
         pos = SourcePosition(consistent, consistent, consistent, None, ts_us, marker)
-        key, value = self.envelopes.change(shape, "r", None, shape.row(values),
-                                           shape.key(values), pos)
+        row = shape.row(values)
+        key, value = self.envelopes.change(shape, "r", None, row, shape.key(values, row), pos)
         publisher.send(topic, key, value)
         self.metrics.events_total += 1
 
@@ -387,11 +387,11 @@ class Relay:
             return 0
         sent: list[tuple[bytes | None, bytes | None]] = []
         if isinstance(change, pgoutput.Insert):
-            sent.append(env.change(shape, "c", None, shape.row(change.new),
-                                   shape.key(change.new), pos))
+            after = shape.row(change.new)
+            sent.append(env.change(shape, "c", None, after, shape.key(change.new, after), pos))
         elif isinstance(change, pgoutput.Update):
             after = shape.row(change.new)
-            new_key = shape.key(change.new)
+            new_key = shape.key(change.new, after)
             before = None
             if change.old is not None and not change.old_is_key:
                 before = shape.row(change.old)

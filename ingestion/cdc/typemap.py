@@ -148,8 +148,12 @@ def _bytea(text: str) -> str:
     return base64.b64encode(bytes.fromhex(text[2:])).decode()
 
 
-def _identity(text: str) -> str:
+def identity(text: str) -> str:
+    """Text types: the value as PostgreSQL printed it."""
     return text
+
+
+_identity = identity
 
 
 # ---------------------------------------------------------------------- catalog of types
