@@ -46,7 +46,7 @@ class TableShape:
     key_index: list[int]
     _schemas: dict[str, dict[str, object]] = field(default_factory=dict)
     _source: dict[str, object] | None = None  # source block of the transaction being sent
-    _pairs: list[tuple[str, Any]] | None = None
+    _pairs: list[tuple[str, Any, object]] | None = None
 
     @classmethod
     def build(cls, relation: Relation, topic_prefix: str,
@@ -62,17 +62,21 @@ class TableShape:
         return bool(self.key_index)
 
     @property
-    def _converters(self) -> list[tuple[str, Any]]:
-        """(column, converter or None for text kept as is), computed once per shape."""
+    def _converters(self) -> list[tuple[str, Any, object]]:
+        """(column, converter or None for text kept as is, value for a missing NOT NULL value
+        or None), computed once per shape."""
         if self._pairs is None:
-            self._pairs = [(c.name, None if f.convert is identity else f.convert)
+            self._pairs = [(c.name, None if f.convert is identity else f.convert,
+                            f.fallback if c.not_null else None)
                            for c, f in zip(self.relation.columns, self.fields, strict=True)]
         return self._pairs
 
     def row(self, values: list[object]) -> dict[str, object]:
         out: dict[str, object] = {}
-        for (name, convert), value in zip(self._converters, values, strict=True):
-            if value is None or convert is None and value is not UNCHANGED_TOAST:
+        for (name, convert, fallback), value in zip(self._converters, values, strict=True):
+            if value is None:
+                out[name] = fallback
+            elif convert is None and value is not UNCHANGED_TOAST:
                 out[name] = value
             elif value is UNCHANGED_TOAST:
                 out[name] = UNAVAILABLE
@@ -107,8 +111,8 @@ class TableShape:
         if "value" not in self._schemas:
             row = {
                 "type": "struct", "optional": True, "name": f"{self.topic}.Value",
-                "fields": [f.schema(c.name) for c, f in zip(self.relation.columns, self.fields,
-                                                             strict=True)],
+                "fields": [f.schema(c.name, optional=not c.not_null)
+                           for c, f in zip(self.relation.columns, self.fields, strict=True)],
             }
             self._schemas["value"] = {
                 "type": "struct", "optional": False, "name": f"{self.topic}.Envelope",

@@ -58,6 +58,7 @@ class Column:
     type_oid: int
     typmod: int
     is_identity: bool  # part of the replica identity (all columns under REPLICA IDENTITY FULL)
+    not_null: bool = False  # from the catalog: pgoutput does not send nullability
 
 
 @dataclass(slots=True)

@@ -112,6 +112,16 @@ class Catalog:
             "ORDER BY array_position(i.indkey::int2[], a.attnum)", (relation_oid,)).fetchall()
         return [r[0] for r in rows]
 
+    def complete(self, relation: Relation) -> Relation:
+        """Add what pgoutput does not send: the primary key and NOT NULL columns."""
+        relation.key_columns = self.primary_key(relation.oid)
+        not_null = {r[0] for r in self.conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND "
+            "attnotnull AND NOT attisdropped", (relation.oid,))}
+        for column in relation.columns:
+            column.not_null = column.name in not_null
+        return relation
+
     def type_info(self, oid: int) -> CatalogType:
         if oid not in self._types:
             row = self.conn.execute(
@@ -141,9 +151,8 @@ class Catalog:
             (oid,)).fetchall()
         identity = self.conn.execute("SELECT relreplident FROM pg_class WHERE oid = %s",
                                      (oid,)).fetchone()
-        return Relation(oid, schema, table, identity[0] if identity else "d",
-                        [Column(r[0], r[1], r[2], False) for r in rows],
-                        self.primary_key(oid))
+        return self.complete(Relation(oid, schema, table, identity[0] if identity else "d",
+                                      [Column(r[0], r[1], r[2], False) for r in rows]))
 
 
 class Relay:
@@ -357,7 +366,7 @@ class Relay:
                 skipping = False
             elif isinstance(decoded, pgoutput.Relation):
                 if source.captures(decoded.schema, decoded.table):
-                    decoded.key_columns = catalog.primary_key(decoded.oid)
+                    catalog.complete(decoded)
                     self.shapes[decoded.oid] = TableShape.build(decoded, source.name,
                                                                 catalog.type_info)
                 else:

@@ -35,6 +35,13 @@ class FieldType:
     items: FieldType | None = None  # element type of an array
     parameters: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def fallback(self) -> object:
+        """What Debezium puts in a required (NOT NULL) field the event has no value for (the
+        non-key columns of a REPLICA IDENTITY DEFAULT delete)."""
+        return {"int16": 0, "int32": 0, "int64": 0, "float": 0.0, "double": 0.0,
+                "boolean": False, "array": []}.get(self.connect_type, "")
+
     def schema(self, field: str | None = None, optional: bool = True) -> dict[str, object]:
         schema: dict[str, object] = {"type": self.connect_type, "optional": optional}
         if self.name:

@@ -454,15 +454,6 @@ def test_data_type_mapping(runs: dict[bool, Run], column: str,
 
 
 # ---------------------------------------------------------------- known differences
-@pytest.mark.xfail(strict=True, reason=(
-    "NOT NULL columns are documented as required fields (customers example: first_name etc. "
-    "\"optional\": false); the relay marks every before/after field optional, even the "
-    "primary key, because pgoutput's "
-    "Relation message has no nullability and the relay does not read pg_attribute.attnotnull. "
-    "Debezium also fills a null in a required field of the DEFAULT-identity delete image with "
-    "the type's fallback ('' for strings: JdbcValueConverters.convertValue), so a "
-    "schemas.enable consumer never sees null in a required field. Needs relay.py/pgoutput.py "
-    "changes, not only envelope.py."))
 def test_not_null_columns_are_required(runs: dict[bool, Run]) -> None:
     """Section "postgresql-create-events": ``before``/``after`` field schemas."""
     run = runs[True]
