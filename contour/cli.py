@@ -215,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reset)
 
     from ingestion.cdc import cli as cdc_cli
+    from ingestion.landing import cli as landing_cli
 
     cdc_cli.register(sub)
+    landing_cli.register(sub)
     return parser
 
 

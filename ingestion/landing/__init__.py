@@ -1,0 +1,1 @@
+"""Kafka → ClickHouse: the CDC stream parsed and buffered in raw tables."""

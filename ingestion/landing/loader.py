@@ -1,0 +1,232 @@
+"""The loader: CDC topics → ClickHouse raw tables, exactly once.
+
+- A consumer group reads every topic of the captured sources; messages are batched (size and
+  time bounded) and each batch is inserted as one block per table.
+- Exactly once: every row carries its Kafka partition and offset, and a block insert is atomic.
+  On (re)assignment the loader seeks each partition to one past the highest offset its table
+  holds, so a crash at any point neither loses nor duplicates a row. The broker's committed
+  offsets are written too but only as information.
+- Bad input: a message that is not JSON, not a Debezium envelope, or does not fit its table goes
+  to ``raw._dead_letters`` with the reason; the loader goes on. Dead letters are written after
+  the rows of their batch and deduplicated by (topic, partition, offset), so a crash between the
+  two inserts re-creates the same dead letter, never a second one. Tombstones carry no row and
+  are skipped; truncate events are counted and skipped (the raw tables keep history).
+- A new column in the events is added to the table (ALTER TABLE ADD COLUMN) on the fly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from contour.config import Config
+from ingestion.landing.tables import DEAD_LETTERS_DDL, DoesNotFit, RawTable, coerce, table_name
+
+log = logging.getLogger(__name__)
+META_NAMES = ["_op", "_is_deleted", "_version", "_source_ts", "_tx_id", "_lsn",
+              "_kafka_partition", "_kafka_offset", "_ingested_at"]
+
+
+class Poison(ValueError):
+    """A message that cannot become a row."""
+
+
+def clickhouse_client(config: Config) -> Any:
+    url = urlsplit(config.clickhouse_url)
+    return clickhouse_connect.get_client(
+        host=url.hostname, port=url.port or (8443 if url.scheme == "https" else 8123),
+        username=url.username or "default", password=url.password or "",
+        secure=url.scheme == "https")
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[dict[str, object]]] = field(default_factory=lambda: defaultdict(list))
+    dead: list[list[object]] = field(default_factory=list)
+    messages: int = 0
+
+
+class Loader:
+    def __init__(self, config: Config, *, group_id: str = "contour-landing",
+                 batch_size: int = 20_000, batch_seconds: float = 0.5) -> None:
+        self.config = config
+        self.group_id = group_id
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.client = clickhouse_client(config)
+        self.tables: dict[str, RawTable] = {}
+        self.loaded_rows = 0
+        self.dead_letters = 0
+        self.truncates = 0
+
+    # ------------------------------------------------------------------ tables
+    def prepare(self) -> None:
+        self.client.command("CREATE DATABASE IF NOT EXISTS raw")
+        self.client.command(DEAD_LETTERS_DDL)
+        keys = {r[0]: r[1] for r in self.client.query(
+            "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
+        for table, column, ch_type in self.client.query(
+                "SELECT table, name, type FROM system.columns WHERE database = 'raw' "
+                "ORDER BY table, position").result_rows:
+            if table.startswith("_") or column.startswith("_"):
+                continue
+            if table not in self.tables:
+                key = [k.strip().strip("`") for k in keys.get(table, "").split(",")
+                       if k.strip() and not k.strip().startswith("_kafka")]
+                self.tables[table] = RawTable(table, key)
+            self.tables[table].columns[column] = ch_type
+
+    def _table_for(self, name: str, key: dict[str, object] | None,
+                   row: dict[str, object]) -> RawTable:
+        table = self.tables.get(name)
+        if table is None:
+            table = RawTable(name, list(key) if key else [])
+            for column, value in row.items():
+                table.columns[column] = table.column_type_for(column, value)
+            self.client.command(table.create_sql())
+            self.tables[name] = table
+            log.info("created %s", table.qualified)
+            return table
+        for column, value in row.items():
+            if column not in table.columns:
+                ch_type = table.column_type_for(column, value)
+                self.client.command(f"ALTER TABLE {table.qualified} ADD COLUMN IF NOT EXISTS "
+                                    f"`{column}` {ch_type}")
+                table.columns[column] = ch_type
+                log.info("%s: new column %s %s", table.qualified, column, ch_type)
+        return table
+
+    def resume_offset(self, topic: str, partition: int) -> int:
+        """One past the highest offset of this partition stored in ClickHouse, or the start."""
+        name = table_name(topic)
+        if name not in self.tables:
+            return OFFSET_BEGINNING
+        rows = self.client.query(
+            f"SELECT max(_kafka_offset), count() FROM {self.tables[name].qualified} "
+            "WHERE _kafka_partition = {p:UInt32}", parameters={"p": partition}).result_rows
+        top, count = rows[0]
+        return int(top) + 1 if count else OFFSET_BEGINNING
+
+    # ------------------------------------------------------------------ messages
+    def _row(self, batch: Batch, topic: str, partition: int, offset: int,
+             key_bytes: bytes | None, value: bytes) -> None:
+        try:
+            envelope = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise Poison(f"not JSON: {exc}") from None
+        if not isinstance(envelope, dict):
+            raise Poison("not a Debezium envelope: not a JSON object")
+        payload = envelope["payload"] if "schema" in envelope and "payload" in envelope \
+            else envelope
+        if not isinstance(payload, dict):
+            raise Poison("not a Debezium envelope: payload is not an object")
+        op = payload.get("op")
+        source = payload.get("source")
+        if op not in ("c", "u", "d", "r", "t") or not isinstance(source, dict):
+            raise Poison("not a Debezium envelope: no op/source")
+        if op == "t":
+            self.truncates += 1
+            return
+        row = payload.get("before" if op == "d" else "after")
+        lsn = source.get("lsn")
+        ts_us = source.get("ts_us") or (source.get("ts_ms") or 0) * 1000
+        if not isinstance(row, dict) or not isinstance(lsn, int):
+            raise Poison(f"not a Debezium envelope: op {op!r} without a row or source.lsn")
+        key = None
+        if key_bytes is not None:
+            try:
+                key = orjson.loads(key_bytes)
+            except orjson.JSONDecodeError:
+                raise Poison("key is not JSON") from None
+            if isinstance(key, dict) and "payload" in key and "schema" in key:
+                key = key["payload"]
+        table = self._table_for(table_name(topic), key, row)
+        out: dict[str, object] = {}
+        for column, ch_type in table.columns.items():
+            try:
+                out[column] = coerce(row.get(column), ch_type)
+            except DoesNotFit as exc:
+                raise Poison(f"column {column}: {exc}") from None
+        out.update(_op=op, _is_deleted=1 if op == "d" else 0, _version=lsn,
+                   _source_ts=datetime.fromtimestamp(ts_us / 1e6, UTC),
+                   _tx_id=source.get("txId"), _lsn=lsn, _kafka_partition=partition,
+                   _kafka_offset=offset, _ingested_at=datetime.now(UTC))
+        batch.rows[table.name].append(out)
+
+    def add(self, batch: Batch, topic: str, partition: int, offset: int,
+            key: bytes | None, value: bytes | None) -> None:
+        batch.messages += 1
+        if value is None:
+            return  # tombstone: the delete before it carries the row
+        try:
+            self._row(batch, topic, partition, offset, key, value)
+        except Poison as exc:
+            batch.dead.append([topic, partition, offset,
+                               key.decode(errors="replace") if key is not None else None,
+                               value.decode(errors="replace"), str(exc), datetime.now(UTC)])
+
+    def flush(self, batch: Batch) -> None:
+        for name, rows in batch.rows.items():
+            table = self.tables[name]
+            columns = [*table.columns, *META_NAMES]
+            self.client.insert(table.qualified, [[r.get(c) for c in columns] for r in rows],
+                               column_names=columns)
+            self.loaded_rows += len(rows)
+        if batch.dead:
+            self.client.insert("raw._dead_letters", batch.dead,
+                               column_names=["topic", "partition", "offset", "key", "value",
+                                             "error", "at"])
+            self.dead_letters += len(batch.dead)
+            log.warning("%d dead letters (last: %s)", len(batch.dead), batch.dead[-1][5])
+
+    # ------------------------------------------------------------------ loop
+    def consumer(self) -> Consumer:
+        return Consumer({
+            "bootstrap.servers": self.config.kafka_bootstrap, "group.id": self.group_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 5000, "session.timeout.ms": 10_000,
+            "fetch.wait.max.ms": 100, "logger": logging.getLogger("librdkafka"),
+        })
+
+    def run(self, stop: threading.Event) -> None:
+        self.prepare()
+        consumer = self.consumer()
+
+        def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
+            for tp in partitions:
+                tp.offset = self.resume_offset(tp.topic, tp.partition)
+            c.assign(partitions)
+            log.info("assigned %d partitions; resuming from ClickHouse positions",
+                     len(partitions))
+
+        sources = self.config.cdc_source_names
+        consumer.subscribe([f"^{s}\\..*" for s in sources], on_assign=on_assign)
+        try:
+            while not stop.is_set():
+                batch = Batch()
+                deadline = time.monotonic() + self.batch_seconds
+                while batch.messages < self.batch_size and time.monotonic() < deadline:
+                    messages = consumer.consume(min(5000, self.batch_size - batch.messages),
+                                                timeout=max(0.0, deadline - time.monotonic()))
+                    for m in messages:
+                        if m.error():
+                            if m.error().code() != KafkaError._PARTITION_EOF:
+                                log.warning("consumer: %s", m.error())
+                            continue
+                        self.add(batch, m.topic(), m.partition(), m.offset(), m.key(),
+                                 m.value())
+                if batch.messages:
+                    self.flush(batch)
+                    consumer.commit(asynchronous=True)  # advisory only
+        finally:
+            consumer.close()

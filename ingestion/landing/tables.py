@@ -1,0 +1,126 @@
+"""ClickHouse raw tables: names, column types inferred from the change events, DDL.
+
+``raw.<source>__<table>`` (``raw.<source>__<schema>__<table>`` outside ``public``) holds the typed
+row columns plus the change metadata. ReplacingMergeTree(_version, _is_deleted) keeps, per key,
+the newest version (``FINAL``), a delete winning over what it deletes. Rows of one key live in
+one partition (partitioned by a hash of the key) so that replacing works across merges.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+META_COLUMNS = {
+    "_op": "LowCardinality(String)",
+    "_is_deleted": "UInt8",
+    "_version": "UInt64",
+    "_source_ts": "DateTime64(6, 'UTC')",
+    "_tx_id": "Nullable(Int64)",
+    "_lsn": "UInt64",
+    "_kafka_partition": "UInt32",
+    "_kafka_offset": "UInt64",
+    "_ingested_at": "DateTime64(3, 'UTC')",
+}
+DEAD_LETTERS_DDL = """
+CREATE TABLE IF NOT EXISTS raw._dead_letters (
+    topic String, partition UInt32, offset UInt64, key Nullable(String), value Nullable(String),
+    error String, at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)
+"""
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class DoesNotFit(ValueError):
+    """A value that the table's column type cannot hold."""
+
+
+def table_name(topic: str) -> str:
+    source, schema, table = topic.split(".", 2)
+    name = f"{source}__{table}" if schema == "public" else f"{source}__{schema}__{table}"
+    return name.replace(".", "_")
+
+
+def quote(identifier: str) -> str:
+    return identifier if _IDENT.match(identifier) else "`" + identifier.replace("`", "``") + "`"
+
+
+def infer_type(value: object) -> str:
+    """ClickHouse type for a JSON value of a Debezium event (schemaless JSON)."""
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int64"
+    if isinstance(value, float):
+        return "Float64"
+    if isinstance(value, list):
+        if value and all(isinstance(v, int) and not isinstance(v, bool)
+                         for v in value if v is not None):
+            return "Array(Nullable(Int64))"
+        return "Array(Nullable(String))"
+    return "String"  # strings, JSON objects (as text), and nulls until a value shows the type
+
+
+def coerce(value: object, ch_type: str) -> object:
+    """A JSON value in the form clickhouse-connect inserts into ``ch_type``."""
+    base = ch_type.removeprefix("Nullable(").removesuffix(")") if ch_type.startswith(
+        "Nullable(") else ch_type
+    if value is None:
+        if ch_type.startswith("Nullable(") or base.startswith("Array("):
+            return None if not base.startswith("Array(") else []
+        raise DoesNotFit(f"null in non-nullable {ch_type}")
+    if base == "String":
+        if isinstance(value, str):
+            return value
+        import orjson
+
+        return orjson.dumps(value).decode()
+    if base == "Int64":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DoesNotFit(f"{value!r} is not an integer")
+        return value
+    if base == "Float64":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DoesNotFit(f"{value!r} is not a number")
+        return float(value)
+    if base == "Bool":
+        if not isinstance(value, bool):
+            raise DoesNotFit(f"{value!r} is not a boolean")
+        return value
+    if base.startswith("Array("):
+        if not isinstance(value, list):
+            raise DoesNotFit(f"{value!r} is not an array")
+        inner = base[len("Array("):-1]
+        return [coerce(v, inner) for v in value]
+    raise DoesNotFit(f"no conversion to {ch_type}")
+
+
+@dataclass
+class RawTable:
+    name: str
+    key: list[str]
+    columns: dict[str, str] = field(default_factory=dict)  # row columns → ClickHouse type
+
+    @property
+    def qualified(self) -> str:
+        return f"raw.{quote(self.name)}"
+
+    def create_sql(self) -> str:
+        cols = [f"{quote(c)} {t}" for c, t in self.columns.items()]
+        cols += [f"{c} {t}" for c, t in META_COLUMNS.items()]
+        if self.key:
+            order = ", ".join(quote(k) for k in self.key)
+            partition = f"cityHash64({order}) % 4"
+            engine = "ReplacingMergeTree(_version, _is_deleted)"
+        else:  # no primary key: every message is its own row
+            order, partition, engine = "_kafka_partition, _kafka_offset", "tuple()", \
+                "ReplacingMergeTree"
+        return (f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(cols)}) "
+                f"ENGINE = {engine} PARTITION BY {partition} ORDER BY ({order})")
+
+    def column_type_for(self, column: str, value: object) -> str:
+        """Type of a new column: key columns are not nullable (they are the sort key)."""
+        inferred = infer_type(value)
+        if column in self.key or inferred.startswith("Array("):
+            return inferred
+        return f"Nullable({inferred})"
