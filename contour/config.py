@@ -25,8 +25,9 @@ Environment variables (all optional):
 ``CONTOUR_AIRFLOW_URL``        Airflow API server URL; default ``http://127.0.0.1:58080``
 ``CONTOUR_SUPERSET_URL``       Superset URL; default ``http://127.0.0.1:58088``
 ``CONTOUR_MANAGED_SERVICES``   services ``contour up`` runs itself, comma separated; default
-                               ``postgres,kafka,clickhouse,airflow,superset,cdc``; the others are
-                               treated as external (health-checked, never started);
+                               ``postgres,kafka,clickhouse,airflow,superset,cdc,loader``;
+                               the others are treated as external (health-checked, never
+                               started);
                                ``none`` when every service is external
 ``CONTOUR_AIRFLOW_PARALLELISM`` Airflow task slots; default 4 (sized for 2 cores)
 ``CONTOUR_ADMIN_USER``         admin login for Airflow and Superset; default ``admin``
@@ -73,7 +74,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: the servers Contour runs on (each listens on an endpoint of this configuration)
 INFRASTRUCTURE = ("postgres", "kafka", "clickhouse", "airflow", "superset")
 #: Contour's own pipeline processes, started after the infrastructure they use
-PIPELINE = ("cdc",)
+PIPELINE = ("cdc", "loader")
 SERVICES = INFRASTRUCTURE + PIPELINE
 DATABASES = ("dialer", "crm", "warehouse", "airflow", "superset")
 ENVIRONMENTS = ("core", "airflow", "dbt", "superset")

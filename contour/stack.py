@@ -13,9 +13,9 @@ from contour.config import SERVICES, Config
 from contour.errors import ConfigError, ServiceError
 from contour.services.airflow import Airflow
 from contour.services.base import Progress, Service, ServiceStatus
-from contour.services.cdc import Cdc
 from contour.services.clickhouse import ClickHouse
 from contour.services.kafka import Kafka
+from contour.services.pipeline import Cdc, Loader
 from contour.services.postgres import Postgres
 from contour.services.superset import Superset
 
@@ -26,12 +26,14 @@ _CLASSES: dict[str, type[Service]] = {
     "airflow": Airflow,
     "superset": Superset,
     "cdc": Cdc,
+    "loader": Loader,
 }
 #: what each service needs running before it starts
 _NEEDS = {
     "airflow": {"postgres"},
     "superset": {"postgres"},
     "cdc": {"postgres", "kafka"},
+    "loader": {"kafka", "clickhouse"},
 }
 
 

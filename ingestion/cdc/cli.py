@@ -49,7 +49,7 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    from contour.services.cdc import Cdc
+    from contour.services.pipeline import Cdc
 
     relays = Cdc(config)
     print(json.dumps({name: relays.metrics(name) for name in config.cdc_source_names},

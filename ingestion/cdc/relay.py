@@ -37,6 +37,7 @@ from ingestion.cdc.pgoutput import Column, Relation
 from ingestion.cdc.publisher import Publisher
 from ingestion.cdc.replication import ReplicationStream, connect
 from ingestion.cdc.typemap import CatalogType
+from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
 
@@ -436,8 +437,4 @@ class Relay:
                        json.dumps({"ts_ms": int(time.time() * 1000)}).encode())
 
     def _write_metrics(self, idle: bool) -> None:
-        path = self.metrics_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.metrics.as_dict(idle)))
-        tmp.replace(path)
+        write_status(self.metrics_path, self.metrics.as_dict(idle))

@@ -31,6 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from contour.config import Config
 from ingestion.landing.tables import DEAD_LETTERS_DDL, DoesNotFit, RawTable, coerce, table_name
+from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
 META_NAMES = ["_op", "_is_deleted", "_version", "_source_ts", "_tx_id", "_lsn",
@@ -68,6 +69,8 @@ class Loader:
         self.loaded_rows = 0
         self.dead_letters = 0
         self.truncates = 0
+        self.status_path = config.state_dir / "landing" / "loader.status.json"
+        self._rate_window: list[tuple[float, int]] = []
 
     # ------------------------------------------------------------------ tables
     def prepare(self) -> None:
@@ -189,6 +192,18 @@ class Loader:
             self.dead_letters += len(batch.dead)
             log.warning("%d dead letters (last: %s)", len(batch.dead), batch.dead[-1][5])
 
+    def _write_status(self) -> None:
+        now = time.time()
+        self._rate_window = [w for w in self._rate_window if now - w[0] <= 60]
+        self._rate_window.append((now, self.loaded_rows))
+        (t0, n0), (t1, n1) = self._rate_window[0], self._rate_window[-1]
+        write_status(self.status_path, {
+            "loaded_rows": self.loaded_rows, "dead_letters": self.dead_letters,
+            "truncates_skipped": self.truncates,
+            "rows_per_s": round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+            "tables": len(self.tables), "updated_at": now,
+        })
+
     # ------------------------------------------------------------------ loop
     def consumer(self) -> Consumer:
         return Consumer({
@@ -228,5 +243,6 @@ class Loader:
                 if batch.messages:
                     self.flush(batch)
                     consumer.commit(asynchronous=True)  # advisory only
+                self._write_status()
         finally:
             consumer.close()

@@ -195,7 +195,7 @@ def test_logs_command_prints_the_service_log(stack) -> None:  # noqa: ANN001
 
 
 # ---------------------------------------------------------------------- faults (keep last)
-@pytest.mark.parametrize("service", ["kafka", "clickhouse", "airflow", "cdc"])
+@pytest.mark.parametrize("service", ["kafka", "clickhouse", "airflow", "cdc", "loader"])
 def test_a_killed_service_is_detected_and_repaired(stack, service: str) -> None:  # noqa: ANN001
     status = _status(stack)[service]
     victim = status["processes"][-1]

@@ -1,0 +1,79 @@
+"""Contour's own pipeline processes as supervised services, healthy while they report.
+
+Each process rewrites a status file at least every second while it works (every 10k rows while
+a CDC snapshot runs); a file older than ``STALE_AFTER_S`` means stuck or reconnecting.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from contour.services.base import ProcessSpec, Progress, Service
+from ingestion.status import read_status
+
+STALE_AFTER_S = 15.0
+
+
+class PipelineService(Service):
+    """A pipeline service: processes of ``contour <command>``, health from status files."""
+
+    def status_files(self) -> list[Path]:
+        raise NotImplementedError
+
+    def healthy(self) -> bool:
+        now = time.time()
+        for path in self.status_files():
+            status = read_status(path)
+            if status is None or now - status["updated_at"] > STALE_AFTER_S:
+                return False
+        return True
+
+    def command(self, name: str, *args: str) -> ProcessSpec:
+        return ProcessSpec(name=name, argv=[sys.executable, "-m", "contour", *args],
+                           env=self.config.service_env(PYTHONUNBUFFERED="1"))
+
+    def _check_port_free(self) -> None:
+        """Pipeline processes listen on no port."""
+
+    def prepare(self, progress: Progress) -> None:
+        for path in self.status_files():
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class Cdc(PipelineService):
+    """One CDC relay process per source (``contour cdc run --source S``)."""
+
+    name = "cdc"
+
+    @property
+    def url(self) -> str:
+        return f"sources {', '.join(self.config.cdc_source_names)} → {self.config.kafka_bootstrap}"
+
+    def status_files(self) -> list[Path]:
+        return [self.config.cdc_source(s).state_dir / f"{s}.metrics.json"
+                for s in self.config.cdc_source_names]
+
+    def metrics(self, source: str) -> dict | None:  # type: ignore[type-arg]
+        return read_status(self.config.cdc_source(source).state_dir / f"{source}.metrics.json")
+
+    def processes(self) -> list[ProcessSpec]:
+        return [self.command(f"cdc-{s}", "cdc", "run", "--source", s)
+                for s in self.config.cdc_source_names]
+
+
+class Loader(PipelineService):
+    """The Kafka → ClickHouse loader (``contour loader run``)."""
+
+    name = "loader"
+
+    @property
+    def url(self) -> str:
+        return f"{self.config.kafka_bootstrap} → {self.config.clickhouse_url} raw.*"
+
+    def status_files(self) -> list[Path]:
+        return [self.config.state_dir / "landing" / "loader.status.json"]
+
+    def processes(self) -> list[ProcessSpec]:
+        return [self.command("loader", "loader", "run")]
