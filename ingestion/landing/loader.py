@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +55,7 @@ class Batch:
     rows: dict[str, list[dict[str, object]]] = field(default_factory=lambda: defaultdict(list))
     dead: list[list[object]] = field(default_factory=list)
     messages: int = 0
+    broker_ts_ms: list[int] = field(default_factory=list)  # when the broker stored each message
 
 
 class Loader:
@@ -71,6 +72,8 @@ class Loader:
         self.truncates = 0
         self.status_path = config.state_dir / "landing" / "loader.status.json"
         self._rate_window: list[tuple[float, int]] = []
+        #: seconds from the broker storing a message to its row being queryable
+        self.landing_delays: deque[float] = deque(maxlen=100_000)
 
     # ------------------------------------------------------------------ tables
     def prepare(self) -> None:
@@ -240,8 +243,12 @@ class Loader:
                             continue
                         self.add(batch, m.topic(), m.partition(), m.offset(), m.key(),
                                  m.value())
+                        batch.broker_ts_ms.append(m.timestamp()[1])
                 if batch.messages:
                     self.flush(batch)
+                    done = time.time()
+                    self.landing_delays.extend(done - t / 1000 for t in batch.broker_ts_ms
+                                               if t > 0)
                     consumer.commit(asynchronous=True)  # advisory only
                 self._write_status()
         finally:
