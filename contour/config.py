@@ -75,7 +75,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INFRASTRUCTURE = ("postgres", "kafka", "clickhouse", "airflow", "superset")
 #: Contour's own pipeline processes, started after the infrastructure they use
 PIPELINE = ("cdc", "loader")
-SERVICES = INFRASTRUCTURE + PIPELINE
+#: the simulated contact centre: started by ``contour demo`` (or ``contour up dialer``), not by
+#: a plain ``contour up``
+WORKLOAD = ("dialer", "crm")
+SERVICES = INFRASTRUCTURE + PIPELINE + WORKLOAD
 DATABASES = ("dialer", "crm", "warehouse", "airflow", "superset")
 ENVIRONMENTS = ("core", "airflow", "dbt", "superset")
 

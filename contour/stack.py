@@ -9,13 +9,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from contour.config import SERVICES, Config
+from contour.config import SERVICES, WORKLOAD, Config
 from contour.errors import ConfigError, ServiceError
 from contour.services.airflow import Airflow
 from contour.services.base import Progress, Service, ServiceStatus
 from contour.services.clickhouse import ClickHouse
 from contour.services.kafka import Kafka
-from contour.services.pipeline import Cdc, Loader
+from contour.services.pipeline import Cdc, Crm, Dialer, Loader
 from contour.services.postgres import Postgres
 from contour.services.superset import Superset
 
@@ -27,6 +27,8 @@ _CLASSES: dict[str, type[Service]] = {
     "superset": Superset,
     "cdc": Cdc,
     "loader": Loader,
+    "dialer": Dialer,
+    "crm": Crm,
 }
 #: what each service needs running before it starts
 _NEEDS = {
@@ -34,6 +36,8 @@ _NEEDS = {
     "superset": {"postgres"},
     "cdc": {"postgres", "kafka"},
     "loader": {"kafka", "clickhouse"},
+    "dialer": {"postgres"},
+    "crm": {"postgres"},
 }
 
 
@@ -42,9 +46,10 @@ class Stack:
         self.config = config
         self.services = {name: _CLASSES[name](config) for name in SERVICES}
 
-    def select(self, names: list[str] | None) -> list[Service]:
+    def select(self, names: list[str] | None, workload: bool = False) -> list[Service]:
+        """The named services; without names every service (the workload only if asked)."""
         if not names:
-            return list(self.services.values())
+            return [s for n, s in self.services.items() if workload or n not in WORKLOAD]
         unknown = [n for n in names if n not in self.services]
         if unknown:
             raise ConfigError(
@@ -112,7 +117,7 @@ class Stack:
 
     def down(self, names: list[str] | None, progress: Progress) -> dict[str, str]:
         results = {}
-        for service in reversed(self.select(names)):
+        for service in reversed(self.select(names, workload=True)):
             results[service.name] = service.stop(progress)
             progress(f"{service.name}: {results[service.name]}")
         return results

@@ -55,8 +55,12 @@ class ServiceStatus:
     healthy: bool
     processes: list[ProcessStatus] = field(default_factory=list)
 
+    workload: bool = False  # started by `contour demo` only: stopped is normal ("idle")
+
     @property
     def state(self) -> str:
+        if self.workload and not any(p.running or p.crashed for p in self.processes):
+            return "idle"
         if not self.managed:
             return "external, healthy" if self.healthy else "external, unreachable"
         if any(p.crashed for p in self.processes):
@@ -136,7 +140,10 @@ class Service:
             healthy = all(p.running for p in procs) and self.healthy()
         except Exception:  # noqa: BLE001 - a health probe never raises to the caller
             healthy = False
-        return ServiceStatus(self.name, self.url, self.managed, healthy, procs)
+        from contour.config import WORKLOAD
+
+        return ServiceStatus(self.name, self.url, self.managed, healthy, procs,
+                             workload=self.name in WORKLOAD)
 
     def running_processes(self) -> list[str]:
         return [n for n in self.process_names() if self.pidfile(n).live() is not None]

@@ -77,3 +77,35 @@ class Loader(PipelineService):
 
     def processes(self) -> list[ProcessSpec]:
         return [self.command("loader", "loader", "run")]
+
+
+class Dialer(PipelineService):
+    """The dialer service at demo speed (``contour dialer run --speed 60``)."""
+
+    name = "dialer"
+    speed = 60
+
+    @property
+    def url(self) -> str:
+        return f"{self.config.pg_endpoint.host}:{self.config.pg_endpoint.port}/dialer " \
+               f"(simulated, {self.speed}x)"
+
+    def status_files(self) -> list[Path]:
+        return []  # healthy while its process runs (status() checks the process)
+
+    def processes(self) -> list[ProcessSpec]:
+        return [self.command("dialer", "dialer", "run", "--speed", str(self.speed))]
+
+
+class Crm(Dialer):
+    """The CRM workload and API at demo speed (``contour crm run --speed 60``)."""
+
+    name = "crm"
+
+    @property
+    def url(self) -> str:
+        return f"{self.config.pg_endpoint.host}:{self.config.pg_endpoint.port}/crm " \
+               f"(simulated, {self.speed}x)"
+
+    def processes(self) -> list[ProcessSpec]:
+        return [self.command("crm", "crm", "run", "--speed", str(self.speed))]

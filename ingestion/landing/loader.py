@@ -30,7 +30,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from contour.config import Config
-from ingestion.landing.tables import DEAD_LETTERS_DDL, DoesNotFit, RawTable, coerce, table_name
+from ingestion.landing.tables import DEAD_LETTERS_DDL, DoesNotFit, RawTable, table_name
 from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def clickhouse_client(config: Config) -> Any:
 
 @dataclass
 class Batch:
-    rows: dict[str, list[dict[str, object]]] = field(default_factory=lambda: defaultdict(list))
+    #: per table, rows as lists: the table's columns in order, then META_NAMES but the last
+    rows: dict[str, list[list[object]]] = field(default_factory=lambda: defaultdict(list))
     dead: list[list[object]] = field(default_factory=list)
     messages: int = 0
     broker_ts_ms: list[int] = field(default_factory=list)  # when the broker stored each message
@@ -70,6 +71,8 @@ class Loader:
         self.loaded_rows = 0
         self.dead_letters = 0
         self.truncates = 0
+        self._last_ts_us = -1
+        self._last_ts = datetime.fromtimestamp(0, UTC)
         self.status_path = config.state_dir / "landing" / "loader.status.json"
         self._rate_window: list[tuple[float, int]] = []
         #: seconds from the broker storing a message to its row being queryable
@@ -95,6 +98,8 @@ class Loader:
     def _table_for(self, name: str, key: dict[str, object] | None,
                    row: dict[str, object]) -> RawTable:
         table = self.tables.get(name)
+        if table is not None and row.keys() <= table.columns.keys():
+            return table  # the common case: no new column
         if table is None:
             table = RawTable(name, list(key) if key else [])
             for column, value in row.items():
@@ -157,16 +162,16 @@ class Loader:
             if isinstance(key, dict) and "payload" in key and "schema" in key:
                 key = key["payload"]
         table = self._table_for(table_name(topic), key, row)
-        out: dict[str, object] = {}
-        for column, ch_type in table.columns.items():
-            try:
-                out[column] = coerce(row.get(column), ch_type)
-            except DoesNotFit as exc:
-                raise Poison(f"column {column}: {exc}") from None
-        out.update(_op=op, _is_deleted=1 if op == "d" else 0, _version=lsn,
-                   _source_ts=datetime.fromtimestamp(ts_us / 1e6, UTC),
-                   _tx_id=source.get("txId"), _lsn=lsn, _kafka_partition=partition,
-                   _kafka_offset=offset, _ingested_at=datetime.now(UTC))
+        out: list[object] = []
+        try:
+            for column, convert in table.coercers():
+                out.append(convert(row.get(column)))  # type: ignore[operator]
+        except DoesNotFit as exc:
+            raise Poison(f"column {column}: {exc}") from None
+        if ts_us != self._last_ts_us:  # transactions share their commit time
+            self._last_ts_us, self._last_ts = ts_us, datetime.fromtimestamp(ts_us / 1e6, UTC)
+        out += [op, 1 if op == "d" else 0, lsn, self._last_ts, source.get("txId"), lsn,
+                partition, offset]
         batch.rows[table.name].append(out)
 
     def add(self, batch: Batch, topic: str, partition: int, offset: int,
@@ -182,11 +187,16 @@ class Loader:
                                value.decode(errors="replace"), str(exc), datetime.now(UTC)])
 
     def flush(self, batch: Batch) -> None:
+        ingested_at = datetime.now(UTC)
         for name, rows in batch.rows.items():
             table = self.tables[name]
-            columns = [*table.columns, *META_NAMES]
-            self.client.insert(table.qualified, [[r.get(c) for c in columns] for r in rows],
-                               column_names=columns)
+            width = len(table.columns) + len(META_NAMES) - 1
+            for row in rows:  # rows made before a new column appeared get it as null
+                if len(row) < width:
+                    row[-8:-8] = [None] * (width - len(row))
+                row.append(ingested_at)
+            self.client.insert(table.qualified, rows,
+                               column_names=[*table.columns, *META_NAMES])
             self.loaded_rows += len(rows)
         if batch.dead:
             self.client.insert("raw._dead_letters", batch.dead,

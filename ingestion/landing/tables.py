@@ -95,11 +95,39 @@ def coerce(value: object, ch_type: str) -> object:
     raise DoesNotFit(f"no conversion to {ch_type}")
 
 
+def coercer(ch_type: str):  # noqa: ANN201 - returns a converter function
+    """A fast converter for one column type (what :func:`coerce` does, decided once)."""
+    nullable = ch_type.startswith("Nullable(")
+    base = ch_type[len("Nullable("):-1] if nullable else ch_type
+    if base == "String":
+        def to_string(value: object) -> object:
+            if value is None or type(value) is str:
+                if value is None and not nullable:
+                    raise DoesNotFit(f"null in non-nullable {ch_type}")
+                return value
+            return coerce(value, ch_type)
+        return to_string
+    if base == "Int64":
+        def to_int(value: object) -> object:
+            if type(value) is int or (value is None and nullable):
+                return value
+            return coerce(value, ch_type)  # raises DoesNotFit with the reason
+        return to_int
+    return lambda value: coerce(value, ch_type)
+
+
 @dataclass
 class RawTable:
     name: str
     key: list[str]
     columns: dict[str, str] = field(default_factory=dict)  # row columns → ClickHouse type
+    _coercers: list[tuple[str, object]] | None = None
+
+    def coercers(self) -> list[tuple[str, object]]:
+        """(column, converter) in column order; rebuilt after the columns change."""
+        if self._coercers is None or len(self._coercers) != len(self.columns):
+            self._coercers = [(c, coercer(t)) for c, t in self.columns.items()]
+        return self._coercers
 
     @property
     def qualified(self) -> str:

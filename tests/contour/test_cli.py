@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 from contour.cli import build_parser
-from contour.config import SERVICES
+from contour.config import SERVICES, WORKLOAD
 from tests.conftest import run_contour, stack_env
 
 COMMANDS = ["up", "down", "status", "logs", "demo", "supervise", "reset"]
@@ -84,4 +84,4 @@ def test_status_of_a_stopped_stack_exits_non_zero(tmp_path: Path) -> None:
     assert result.returncode == 1
     rows = result.stdout.splitlines()[1:1 + len(SERVICES)]
     states = {line.split()[0]: line.split()[1] for line in rows}
-    assert states == dict.fromkeys(SERVICES, "stopped")
+    assert states == {s: "idle" if s in WORKLOAD else "stopped" for s in SERVICES}

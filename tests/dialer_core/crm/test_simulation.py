@@ -81,6 +81,16 @@ def test_planned_arrivals_become_appeals_and_cases_live_on(empty_dsn: str) -> No
         assert rows(conn, "SELECT count(DISTINCT status) > 1 FROM tickets") == [(True,)]
         assert rows(conn, "SELECT count(*) FROM answers WHERE status = 'queued' "
                           "AND created_at < %s", END - timedelta(minutes=2)) == [(0,)]
+        # a case reopened by a repeat is settled again: each one still open has no ticket in
+        # work, so a resolution must be pending for it
+        reopened = {a for (a,) in rows(
+            conn, "SELECT appeal_id FROM appeals a WHERE linked_appeal_id IS NULL "
+                  "AND reopened_count > 0 AND status IN ('open', 'in_progress') AND NOT EXISTS "
+                  "(SELECT 1 FROM tickets t WHERE t.appeal_id = a.appeal_id "
+                  "AND t.status IN ('open', 'in_progress'))")}
+        pending = {data["appeal_id"] for _, _, kind, data in sim._events
+                   if kind == "appeal_resolved"}
+        assert reopened <= pending
         # one customer per phone, whatever the channels used
         assert rows(conn, "SELECT count(*) FROM (SELECT phone FROM customers GROUP BY phone "
                           "HAVING count(*) > 1) d") == [(0,)]
