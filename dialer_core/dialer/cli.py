@@ -93,9 +93,10 @@ def cmd_seed(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    # a fresh database has no tables yet: migrate before asking whether it holds a load
+    migrate_dialer(config.pg_dsn("dialer"))
     with connect(config.pg_dsn("dialer")) as conn:
-        empty = conn.execute("SELECT to_regclass('campaigns') IS NULL"
-                             " OR NOT EXISTS (SELECT 1 FROM campaigns)").fetchone()
+        empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM campaigns)").fetchone()
     if empty and empty[0]:
         _seed(config, args, replace=False)
     clock = SimClock(args.speed)
