@@ -8,6 +8,7 @@ JsonConverter does: ``{"schema": {...}, "payload": {...}}``.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from ingestion.cdc.pgoutput import UNCHANGED_TOAST, Relation
 from ingestion.cdc.typemap import UNAVAILABLE, CatalogLookup, FieldType, field_type, identity
 
 CONNECTOR_VERSION = "contour-0.1.0"
+log = logging.getLogger(__name__)
 
 
 def _dumps(obj: object) -> bytes:
@@ -47,6 +49,7 @@ class TableShape:
     _schemas: dict[str, dict[str, object]] = field(default_factory=dict)
     _source: dict[str, object] | None = None  # source block of the transaction being sent
     _pairs: list[tuple[str, Any, object]] | None = None
+    conversion_errors: int = 0
 
     @classmethod
     def build(cls, relation: Relation, topic_prefix: str,
@@ -81,7 +84,16 @@ class TableShape:
             elif value is UNCHANGED_TOAST:
                 out[name] = UNAVAILABLE
             else:
-                out[name] = convert(value)
+                try:
+                    out[name] = convert(value)
+                except (ValueError, TypeError, OverflowError) as exc:
+                    # never stall the source on one odd value: publish it as PostgreSQL
+                    # printed it (the loader dead-letters it if it does not fit) and count it
+                    self.conversion_errors += 1
+                    if self.conversion_errors <= 10:
+                        log.warning("%s.%s: %s=%r published as text: %s", self.relation.schema,
+                                    self.relation.table, name, value, exc)
+                    out[name] = value
         return out
 
     def key(self, values: list[object], row: dict[str, object] | None = None

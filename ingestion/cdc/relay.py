@@ -62,6 +62,7 @@ class Metrics:
     server_wal_end: int = 0
     confirmed_lsn: int = 0
     snapshot: str = "not started"
+    conversion_errors: int = 0  # values that could not be mapped and went out as text
     started_at: float = field(default_factory=time.time)
     #: seconds from each transaction's commit to the broker's acknowledgement of all its events
     ack_delays: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
@@ -93,6 +94,7 @@ class Metrics:
             "confirmed_lsn": pgoutput.lsn_to_str(self.confirmed_lsn),
             "server_wal_end": pgoutput.lsn_to_str(self.server_wal_end),
             "lag_bytes": lag_bytes, "lag_seconds": round(lag_s, 3), "snapshot": self.snapshot,
+            "values_published_as_text": self.conversion_errors,
             "commit_to_ack_p50_s": self.ack_delay_quantile(0.5),
             "commit_to_ack_p95_s": self.ack_delay_quantile(0.95),
             "updated_at": time.time(),
@@ -437,4 +439,6 @@ class Relay:
                        json.dumps({"ts_ms": int(time.time() * 1000)}).encode())
 
     def _write_metrics(self, idle: bool) -> None:
+        self.metrics.conversion_errors = sum(s.conversion_errors for s in self.shapes.values()
+                                             if s is not None)
         write_status(self.metrics_path, self.metrics.as_dict(idle))

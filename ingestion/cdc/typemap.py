@@ -66,6 +66,10 @@ def _float(text: str) -> float:
 
 
 def _date_days(text: str) -> int:
+    if text == "infinity":
+        return 2147483647
+    if text == "-infinity":
+        return -2147483648
     return (date.fromisoformat(text) - _EPOCH_DATE).days
 
 
@@ -79,16 +83,26 @@ def _micros_since_epoch(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+#: Debezium's representation of PostgreSQL's ±infinity in timestamp columns (Long.MAX/MIN)
+_INFINITY_MICROS = {"infinity": 9223372036854775807, "-infinity": -9223372036854775808}
+
+
 def _micro_timestamp(text: str) -> int:
+    if text in _INFINITY_MICROS:
+        return _INFINITY_MICROS[text]
     return _micros_since_epoch(_parse_timestamp(text))
 
 
 def _milli_timestamp(text: str) -> int:
+    if text in _INFINITY_MICROS:
+        return _INFINITY_MICROS[text]
     return _micro_timestamp(text) // 1000
 
 
 def _zoned_timestamp(text: str) -> str:
     """'2026-11-22 00:35:09.1234+00' → '2026-11-22T00:35:09.1234Z' (Debezium ZonedTimestamp)."""
+    if text in ("infinity", "-infinity"):
+        return text  # Debezium passes ±infinity through as text for ZonedTimestamp
     if text.endswith("+00") and len(text) >= 22 and text[10] == " ":
         # fast path: the replication session runs in UTC
         body = text[:-3]

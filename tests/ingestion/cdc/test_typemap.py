@@ -32,6 +32,10 @@ from ingestion.cdc.typemap import CatalogType, field_type, parse_array
     (1186, -1, "P1DT2H", 93_600_000_000, "io.debezium.time.MicroDuration"),
     (1186, -1, "P1M", 2_629_800_000_000, "io.debezium.time.MicroDuration"),
     (17, -1, "\\x00ff", "AP8=", None),
+    (1114, -1, "-infinity", -9223372036854775808, "io.debezium.time.MicroTimestamp"),
+    (1114, -1, "infinity", 9223372036854775807, "io.debezium.time.MicroTimestamp"),
+    (1184, -1, "-infinity", "-infinity", "io.debezium.time.ZonedTimestamp"),
+    (1082, -1, "infinity", 2147483647, "io.debezium.time.Date"),
 ])
 def test_scalar_types(oid: int, typmod: int, text: str, expected: object,
                       semantic: str | None) -> None:
@@ -60,3 +64,14 @@ def test_enum_and_domain_through_the_catalog() -> None:
     assert field_type(90002, -1, catalog.__getitem__).convert("{busy,answered}") == \
         ["busy", "answered"]
     assert field_type(90003, -1, catalog.__getitem__).connect_type == "string"
+
+
+def test_a_value_that_cannot_be_mapped_goes_out_as_text() -> None:
+    from ingestion.cdc.envelope import TableShape
+    from ingestion.cdc.pgoutput import Column, Relation
+
+    relation = Relation(1, "public", "t", "d", [Column("id", 23, -1, True),
+                                                Column("at", 1082, -1, False)], ["id"])
+    shape = TableShape.build(relation, "src")
+    assert shape.row(["1", "not-a-date"]) == {"id": 1, "at": "not-a-date"}
+    assert shape.conversion_errors == 1
