@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import signal
-import threading
 
 from contour.config import Config
 from ingestion.cdc.relay import Relay
+from ingestion.status import run_in_foreground
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,20 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     names = args.source or list(config.cdc_source_names)
     relays = [Relay(config.cdc_source(n), config.kafka_bootstrap) for n in names]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [threading.Thread(target=r.run, args=(stop,), name=f"cdc-{r.source.name}")
-               for r in relays]
-    for thread in threads:
-        thread.start()
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(timeout=0.5)
-    return 0
+    return run_in_foreground([relay.run for relay in relays])
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
-import threading
 
 from contour.config import Config
 from ingestion.landing.loader import Loader
+from ingestion.status import run_in_foreground
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,9 +24,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Loader(config, batch_size=args.batch_size, batch_seconds=args.batch_seconds).run(stop)
-    return 0
+    loader = Loader(config, batch_size=args.batch_size, batch_seconds=args.batch_seconds)
+    return run_in_foreground([loader.run])

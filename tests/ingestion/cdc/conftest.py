@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -114,11 +115,12 @@ class Source:
         raise AssertionError(f"condition not met after {timeout}s; {len(events)} events read")
 
 
-@pytest.fixture
-def source(pg_kafka: Stack) -> Iterator[Source]:
+@contextmanager
+def fresh_source(pg_kafka: Stack, **settings: str) -> Iterator[Source]:
+    """A new source database (and its relay's slot) for one test; dropped afterwards."""
     name = f"cdc_{uuid.uuid4().hex[:8]}"
     env = pg_kafka.env | {"CONTOUR_CDC_SOURCES": name, "CONTOUR_CDC_HEARTBEAT_SECONDS": "1",
-                          "CONTOUR_CDC_PARTITIONS": "2"}
+                          "CONTOUR_CDC_PARTITIONS": "2", **settings}
     config = Config.from_env(env)
     with psycopg.connect(config.pg_dsn("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -131,6 +133,12 @@ def source(pg_kafka: Stack) -> Iterator[Source]:
             conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                          "WHERE slot_name = %s AND NOT active", (f"contour_{name}",))
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def source(pg_kafka: Stack) -> Iterator[Source]:
+    with fresh_source(pg_kafka) as src:
+        yield src
 
 
 def changes(events: list[Event], table: str) -> list[tuple[str, dict | None, dict | None]]:

@@ -37,18 +37,15 @@ XPASS and fail, so the marker must then be removed.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
-import psycopg
 import pytest
 
-from contour.config import Config
 from tests.conftest import Stack
-from tests.ingestion.cdc.conftest import Event, Source
+from tests.ingestion.cdc.conftest import Event, Source, fresh_source
 
 pytestmark = pytest.mark.integration
 
@@ -169,25 +166,9 @@ class Run:
                 if self.key_payload(e) == {"id": key_id}]
 
 
-@contextmanager
-def _source(pg_kafka: Stack, schemas_enable: bool) -> Iterator[Source]:
-    """A fresh source database, as the ``source`` fixture makes, with the chosen converter."""
-    name = f"cdc_{uuid.uuid4().hex[:8]}"
-    env = pg_kafka.env | {"CONTOUR_CDC_SOURCES": name, "CONTOUR_CDC_HEARTBEAT_SECONDS": "1",
-                          "CONTOUR_CDC_PARTITIONS": "2",
-                          "CONTOUR_CDC_SCHEMAS_ENABLE": "true" if schemas_enable else "false"}
-    config = Config.from_env(env)
-    with psycopg.connect(config.pg_dsn("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    src = Source(pg_kafka, name, env, config)
-    try:
-        yield src
-    finally:
-        src.stop_relays()
-        with psycopg.connect(config.pg_dsn("postgres"), autocommit=True) as conn:
-            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                         "WHERE slot_name = %s AND NOT active", (f"contour_{name}",))
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def _source(pg_kafka: Stack, schemas_enable: bool) -> AbstractContextManager[Source]:
+    return fresh_source(pg_kafka,
+                        CONTOUR_CDC_SCHEMAS_ENABLE="true" if schemas_enable else "false")
 
 
 def _capture(src: Source, schemas: bool) -> Run:
