@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="serve the operator workstation API on this loopback port (0: any)")
     p.add_argument("--inbound-per-minute", type=float, default=3.0,
                    help="average inbound ICP calls per simulated minute (default 3)")
+    p.add_argument("--no-crm-link", dest="crm_link", action="store_false",
+                   help="do not record handled calls as CRM appeals (database crm); by "
+                        "default they are, and an unavailable CRM is logged, never fatal")
     p.set_defaults(func=cmd_run)
     p = actions.add_parser("seed", help="create the demo load (COPY)",
                            description="Create campaigns, rules, routes, operators, leads and "
@@ -101,7 +104,8 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
         _seed(config, args, replace=False)
     clock = SimClock(args.speed)
     options = ServiceOptions(seed=args.seed, api_port=args.api_port,
-                             inbound_per_minute=args.inbound_per_minute)
+                             inbound_per_minute=args.inbound_per_minute,
+                             crm_link=args.crm_link)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -27,6 +27,7 @@ import psycopg
 from dialer_core.dialer import operators as ops_db
 from dialer_core.dialer.callbacks import create_callback, reassign_overdue
 from dialer_core.dialer.caller_id import Route, load_routes, resolve
+from dialer_core.dialer.crm_link import HandledCall
 from dialer_core.dialer.hopper import Entry, Hopper, record_tick
 from dialer_core.dialer.pacing import CampaignStats, predictive_calls
 from dialer_core.dialer.rules import Rule, decide, load_rules
@@ -61,6 +62,7 @@ class Operator:
     attempt_id: int | None = None      # the call they are on or reserved for
     free_since: datetime | None = None
     removed: bool = False              # removed mid-call: finishes the call, then leaves
+    login: str = ""
 
 
 @dataclass
@@ -84,6 +86,8 @@ class InboundCall:
     plan: CallPlan
     give_up_at: datetime
     operator_id: int | None = None
+    phone: str = ""                    # the caller's number (numa)
+    arrived_at: datetime | None = None
 
 
 @dataclass
@@ -129,6 +133,9 @@ class Engine:
         self.metrics = Metrics()
         self.last_tick: datetime | None = None
         self._unpauses: list[tuple[datetime, int]] = []
+        #: calls connected to an operator since the service last drained this (CRM appeals);
+        #: None: nobody drains it, so nothing is collected
+        self.handled: list[HandledCall] | None = None
 
     # ------------------------------------------------------------------ minute tick
     def tick(self, now: datetime) -> None:
@@ -157,10 +164,10 @@ class Engine:
         self.rules = load_rules(self.conn)
         self.routes = load_routes(self.conn)
         fresh: dict[int, Operator] = {}
-        for op_id, status, penalty, campaigns in self.conn.execute(
+        for op_id, status, penalty, campaigns, login in self.conn.execute(
                 "SELECT o.operator_id, o.status, coalesce(max(qm.penalty), 0),"
                 " coalesce(array_agg(q.campaign_id ORDER BY q.campaign_id)"
-                "          FILTER (WHERE q.campaign_id IS NOT NULL), '{}')"
+                "          FILTER (WHERE q.campaign_id IS NOT NULL), '{}'), o.login"
                 " FROM operators o LEFT JOIN queue_members qm USING (operator_id)"
                 " LEFT JOIN queues q USING (queue_id)"
                 " WHERE o.removed_at IS NULL GROUP BY o.operator_id"):
@@ -170,7 +177,8 @@ class Engine:
                 fresh[op_id] = known
                 continue
             fresh[op_id] = Operator(op_id, status, tuple(campaigns), penalty,
-                                    free_since=known.free_since if known else None)
+                                    free_since=known.free_since if known else None,
+                                    login=login)
         for op_id in set(self.operators) - set(fresh):
             self.hopper.discard_operator(op_id)      # removed: their leads wait reassignment
             gone = self.operators[op_id]
@@ -404,6 +412,9 @@ class Engine:
             else:
                 self._set_status(op, "on_call", at)
         self.metrics.connected += 1
+        if self.handled is not None:
+            self.handled.append(HandledCall(call.attempt_id, "outbound", call.entry.phone,
+                                            call.originated_at, at, op.login if op else ""))
         talk = timedelta(seconds=call.plan.talk_s + call.plan.hold_s)
         self._schedule(at + talk, "talk_end", call.attempt_id)
 
@@ -490,12 +501,14 @@ class Engine:
                 self.operator_action(op_id, "unpause", now)
 
     # ------------------------------------------------------------------ inbound queue
-    def offer_inbound(self, attempt_id: int, now: datetime) -> None:
+    def offer_inbound(self, attempt_id: int, now: datetime, phone: str = "",
+                      arrived_at: datetime | None = None) -> None:
         """ICP routed an inbound call (its row already ``queued``) to the operator queue.
         Outbound answered calls are served first (their 2 s limit is the hard one); an inbound
         caller waits up to their patience, then hangs up (abandoned in queue)."""
         plan, patience = self.telephony.plan_inbound(Profile())
-        call = InboundCall(attempt_id, plan, now + timedelta(seconds=patience))
+        call = InboundCall(attempt_id, plan, now + timedelta(seconds=patience), phone=phone,
+                           arrived_at=arrived_at or now)
         self.writer.attempt(attempt_id, now, state="queued", queued_at=now)
         self.inbound[attempt_id] = call
         self.inbound_waiting.append(attempt_id)
@@ -517,6 +530,9 @@ class Engine:
                                 hold_seconds=round(call.plan.hold_s))
             self._set_status(op, "on_call", now)
             self.metrics.connected += 1
+            if self.handled is not None and call.phone:
+                self.handled.append(HandledCall(call.attempt_id, "inbound", call.phone,
+                                                call.arrived_at or now, now, op.login))
             talk = timedelta(seconds=call.plan.talk_s + call.plan.hold_s)
             self._schedule(now + talk, "inbound_talk_end", call.attempt_id)
 

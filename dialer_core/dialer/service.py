@@ -5,6 +5,9 @@ first. Database work runs in a worker thread so the event loop stays free for in
 the stop signal; one lock serialises the engine between the loop and the workstation API.
 Inbound calls arrive at ``inbound_per_minute`` on average and go through ICP on their own
 connection, so a slow endpoint (up to its timeout) never delays outbound dialing.
+With ``crm_link`` on, each second's calls connected to an operator go to the CRM as appeals
+through a worker thread on its own connection (:mod:`dialer_core.dialer.crm_link`): the loop
+only enqueues them, and a CRM that is down is logged once and never stops the dialer.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime
 
 from contour.config import Config
 from dialer_core.clock import Clock
+from dialer_core.dialer.crm_link import CrmLink
 from dialer_core.dialer.db import connect, migrate_dialer
 from dialer_core.dialer.engine import Engine, Metrics, Workforce
 from dialer_core.dialer.icp import IcpSettings
@@ -34,6 +38,9 @@ class ServiceOptions:
     workforce: Workforce | None = field(default_factory=Workforce)
     login_all: bool = True             # simulated operators log in at start
     api_port: int | None = None        # workstation API on loopback (0: any free port)
+    # record calls connected to an operator as CRM appeals (database ``crm``); `dialer run`
+    # turns it on, embedded uses (tests, benchmarks) opt in
+    crm_link: bool = False
 
 
 @dataclass
@@ -69,6 +76,11 @@ async def run(config: Config, clock: Clock, stop_event: asyncio.Event,
 
         api, handle.api_url = workstation.serve(engine, handle.lock, clock, options.api_port)
         servers.append(api)
+    link: CrmLink | None = None
+    if options.crm_link:
+        link = CrmLink(config.pg_dsn("crm"), log)
+        engine.handled = []
+        link.start()
     rng = random.Random(options.seed + 1)
     inbound_lock = threading.Lock()
     inbound_tasks: set[asyncio.Task[None]] = set()
@@ -90,17 +102,26 @@ async def run(config: Config, clock: Clock, stop_event: asyncio.Event,
                 engine.tick(now)
                 engine.run_workforce(now)
             engine.step(now)
+            drain()
 
-    def offer(attempt_id: int) -> None:
+    def drain() -> None:
+        # caller holds handle.lock: hand the calls connected so far to the CRM worker
+        if link is not None and engine.handled:
+            link.submit(engine.handled)
+            engine.handled = []
+
+    def offer(attempt_id: int, numa: str, arrived: datetime) -> None:
         with handle.lock:  # the caller queues from now: the ICP dialogue took its own time
-            engine.offer_inbound(attempt_id, clock.now().replace(microsecond=0))
+            engine.offer_inbound(attempt_id, clock.now().replace(microsecond=0), numa, arrived)
 
     async def inbound_call(now: datetime) -> None:
-        numa = rng.choice(["+79005550101", "+7495", "+7383"]) + str(rng.randint(10**6, 10**7))
+        # a courier (+7900555…) or a Moscow/Novosibirsk landline: 11-digit numbers
+        prefix = rng.choice(["+7900555", "+7495", "+7383"])
+        numa = prefix + str(rng.randint(10**6, 10**7))[-(12 - len(prefix)):]
         attempt_id, target = await asyncio.to_thread(
             handle_call, inbound_conn, inbound_lock, icp, numa, "+78001000000", now, rng)
         if target.startswith("queue:"):
-            await asyncio.to_thread(offer, attempt_id)
+            await asyncio.to_thread(offer, attempt_id, numa, now)
         handle.inbound.append((attempt_id, target))
 
     now = clock.now().replace(microsecond=0)
@@ -129,8 +150,14 @@ async def run(config: Config, clock: Clock, stop_event: asyncio.Event,
             server.shutdown()
         with handle.lock:
             engine.writer.flush()
+            drain()
         conn.close()
         inbound_conn.close()
+        if link is not None:
+            stats = await asyncio.to_thread(link.close)
+            log(f"dialer: CRM link recorded {stats.recorded} calls as appeals"
+                f" (skipped: {stats.invalid_phone} not a phone, {stats.rejected} refused,"
+                f" {stats.dropped} while the CRM was down)")
     log(f"dialer: stopped; originated {engine.metrics.originated},"
         f" abandoned {engine.metrics.abandoned}")
     return engine.metrics

@@ -100,7 +100,10 @@ def test_run_command_dials_at_speed_and_stops_on_sigterm(pg, dialer_dsn: str,  #
 
     from tests.conftest import ROOT
 
-    env = {**pg.env, "CONTOUR_PG_DIALER_DSN": dialer_dsn}
+    # the CRM link is on by default in `dialer run`; its database does not exist here: the
+    # dialer says so once and dials on (test_crm_link.py covers a real CRM)
+    env = {**pg.env, "CONTOUR_PG_DIALER_DSN": dialer_dsn,
+           "CONTOUR_PG_CRM_DSN": pg.config.pg_dsn("no_such_crm_db")}
     seeded = subprocess.run([sys.executable, "-m", "dialer_core.dialer", "seed", "--leads",
                              "20000", "--operators", "20"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
@@ -115,6 +118,7 @@ def test_run_command_dials_at_speed_and_stops_on_sigterm(pg, dialer_dsn: str,  #
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "dialer: workstation API http://127.0.0.1:" in out and "dialer: stopped" in out
+    assert out.count("dialer: CRM link off (OperationalError") == 1, out
     # ~6 real seconds at speed 60 = several simulated minutes of batcher ticks
     ticks = db.execute("SELECT count(DISTINCT tick_at) FROM hopper_ticks").fetchone()
     assert ticks is not None and ticks[0] >= 3
