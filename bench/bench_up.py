@@ -64,7 +64,8 @@ def main() -> None:
                         cwd=ROOT, capture_output=True, text=True, check=True)
                     for service in json.loads(status.stdout):
                         memory[service["service"]] = {
-                            p["name"]: p["rss_bytes"] for p in service["processes"]}
+                            p["name"]: p["rss_bytes"] for p in service["processes"]
+                            if p["running"]}  # the demo workload is not started by `up`
             finally:
                 subprocess.run([sys.executable, "-m", "contour", "down"], env=env, cwd=ROOT,
                                capture_output=True)

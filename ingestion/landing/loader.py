@@ -11,7 +11,8 @@
   the rows of their batch and deduplicated by (topic, partition, offset), so a crash between the
   two inserts re-creates the same dead letter, never a second one. Tombstones carry no row and
   are skipped; truncate events are counted and skipped (the raw tables keep history).
-- A new column in the events is added to the table (ALTER TABLE ADD COLUMN) on the fly.
+- A new column in the events is added to the table (ALTER TABLE ADD COLUMN) on the fly, and
+  to its history table and current-state view (see :mod:`ingestion.landing.tables`).
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ class Loader:
 
     # ------------------------------------------------------------------ tables
     def prepare(self) -> None:
-        self.client.command("CREATE DATABASE IF NOT EXISTS raw")
+        for database in ("raw", "history", "current"):
+            self.client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.client.command(DEAD_LETTERS_DDL)
         keys = {r[0]: r[1] for r in self.client.query(
             "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
+        # (views of raw live in the history and current databases, so raw holds tables only)
         for table, column, ch_type in self.client.query(
                 "SELECT table, name, type FROM system.columns WHERE database = 'raw' "
                 "ORDER BY table, position").result_rows:
@@ -104,15 +107,16 @@ class Loader:
             table = RawTable(name, list(key) if key else [])
             for column, value in row.items():
                 table.columns[column] = table.column_type_for(column, value)
-            self.client.command(table.create_sql())
+            for statement in table.create_sql():
+                self.client.command(statement)
             self.tables[name] = table
             log.info("created %s", table.qualified)
             return table
         for column, value in row.items():
             if column not in table.columns:
                 ch_type = table.column_type_for(column, value)
-                self.client.command(f"ALTER TABLE {table.qualified} ADD COLUMN IF NOT EXISTS "
-                                    f"`{column}` {ch_type}")
+                for statement in table.add_column_sql(column, ch_type):
+                    self.client.command(statement)
                 table.columns[column] = ch_type
                 log.info("%s: new column %s %s", table.qualified, column, ch_type)
         return table

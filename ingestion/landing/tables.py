@@ -1,9 +1,14 @@
 """ClickHouse raw tables: names, column types inferred from the change events, DDL.
 
-``raw.<source>__<table>`` (``raw.<source>__<schema>__<table>`` outside ``public``) holds the typed
-row columns plus the change metadata. ReplacingMergeTree(_version, _is_deleted) keeps, per key,
-the newest version (``FINAL``), a delete winning over what it deletes. Rows of one key live in
-one partition (partitioned by a hash of the key) so that replacing works across merges.
+For every captured table ``<name>`` = ``<source>__<table>`` (``<source>__<schema>__<table>``
+outside ``public``):
+
+- ``raw.<name>``: the typed row columns plus the change metadata, ReplacingMergeTree(_version,
+  _is_deleted): per key the newest version wins (``FINAL``), a delete over what it deletes. Rows
+  of one key live in one partition (a hash of the key), so replacing works across merges.
+- ``history.<name>``: every version of every row (a materialized view copies each block landed
+  in ``raw``), ordered by key and version — merges of ``raw`` never lose history here.
+- ``current.<name>``: a view of the current state — the newest version per key, deletes removed.
 """
 
 from __future__ import annotations
@@ -133,18 +138,44 @@ class RawTable:
     def qualified(self) -> str:
         return f"raw.{quote(self.name)}"
 
-    def create_sql(self) -> str:
+    def create_sql(self) -> list[str]:
+        """The raw table, its history table and copying view, and the current-state view."""
         cols = [f"{quote(c)} {t}" for c, t in self.columns.items()]
         cols += [f"{c} {t}" for c, t in META_COLUMNS.items()]
+        name = quote(self.name)
         if self.key:
             order = ", ".join(quote(k) for k in self.key)
             partition = f"cityHash64({order}) % 4"
             engine = "ReplacingMergeTree(_version, _is_deleted)"
+            history_order = f"{order}, _version"
         else:  # no primary key: every message is its own row
             order, partition, engine = "_kafka_partition, _kafka_offset", "tuple()", \
                 "ReplacingMergeTree"
-        return (f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(cols)}) "
-                f"ENGINE = {engine} PARTITION BY {partition} ORDER BY ({order})")
+            history_order = order
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(cols)}) "
+            f"ENGINE = {engine} PARTITION BY {partition} ORDER BY ({order})",
+            # replayed blocks repeat (key, _version, offset): ReplacingMergeTree folds them
+            f"CREATE TABLE IF NOT EXISTS history.{name} ({', '.join(cols)}) "
+            f"ENGINE = ReplacingMergeTree PARTITION BY {partition} "
+            f"ORDER BY ({history_order}, _kafka_partition, _kafka_offset)",
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS history.{quote(self.name + '__copy')} "
+            f"TO history.{name} AS SELECT * FROM {self.qualified}",
+            self.current_view_sql(),
+        ]
+
+    def current_view_sql(self) -> str:
+        """Recreated after a new column: a view's ``*`` is expanded when it is created."""
+        return (f"CREATE OR REPLACE VIEW current.{quote(self.name)} AS SELECT * FROM "
+                f"{self.qualified} FINAL WHERE _is_deleted = 0")
+
+    def add_column_sql(self, column: str, ch_type: str) -> list[str]:
+        return [
+            f"ALTER TABLE history.{quote(self.name)} ADD COLUMN IF NOT EXISTS "
+            f"{quote(column)} {ch_type}",
+            f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {quote(column)} {ch_type}",
+            self.current_view_sql(),
+        ]
 
     def column_type_for(self, column: str, value: object) -> str:
         """Type of a new column: key columns are not nullable (they are the sort key)."""

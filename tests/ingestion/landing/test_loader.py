@@ -123,6 +123,14 @@ def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Lo
     assert [(r[0], r[1], r[2]) for r in winners] == [(1, "u", 40), (3, "c", 90), (4, "c", 100),
                                                      (9, "r", 10)]
     assert winners[0][3] == 1  # the newest version came on partition 1, before the older one
+    # every version stays in history; current is the state without the deleted keys
+    history = client.query(f"SELECT id, _version FROM history.{feed.name}__leads FINAL "
+                           "ORDER BY id, _version").result_rows
+    assert history == [(1, 20), (1, 30), (1, 40), (2, 50), (2, 60), (3, 70), (3, 80), (3, 90),
+                       (4, 100), (9, 10)]
+    current = client.query(f"SELECT id, name, phone FROM current.{feed.name}__leads "
+                           "ORDER BY id").result_rows
+    assert current == [(1, "c", None), (3, "back", None), (4, "n", "+1"), (9, "snap", None)]
     assert loader.dead_letters == 0
 
 
