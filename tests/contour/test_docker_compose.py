@@ -38,6 +38,7 @@ SUPERSET_CONFIG = REPO / "superset" / "superset_config.py"
 #: and not yet known to contour.config, so this is the one list the test has to spell out.
 APP_SERVICES = {
     "contour-dialer": ["contour", "dialer", "run"],
+    "contour-crm": ["contour", "crm", "run"],
     "contour-cdc": ["contour", "cdc", "run"],
     "contour-loader": ["contour", "loader", "run"],
     "contour-exporter": ["contour", "export", "run"],
