@@ -31,7 +31,13 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from contour.config import Config
-from ingestion.landing.tables import DEAD_LETTERS_DDL, DoesNotFit, RawTable, table_name
+from ingestion.landing.tables import (
+    DEAD_LETTERS_DDL,
+    LANDING_METRICS_DDL,
+    DoesNotFit,
+    RawTable,
+    table_name,
+)
 from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ class Batch:
     dead: list[list[object]] = field(default_factory=list)
     messages: int = 0
     broker_ts_ms: list[int] = field(default_factory=list)  # when the broker stored each message
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # highest per partition
 
 
 class Loader:
@@ -76,6 +83,10 @@ class Loader:
         self._last_ts = datetime.fromtimestamp(0, UTC)
         self.status_path = config.state_dir / "landing" / "loader.status.json"
         self._rate_window: list[tuple[float, int]] = []
+        #: (topic, partition) → (highest offset landed or skipped, highest source LSN landed)
+        self.positions: dict[tuple[str, int], tuple[int, int]] = {}
+        self._positions_changed: set[tuple[str, int]] = set()
+        self._last_metrics = 0.0
         #: seconds from the broker storing a message to its row being queryable
         self.landing_delays: deque[float] = deque(maxlen=100_000)
 
@@ -84,6 +95,7 @@ class Loader:
         for database in ("raw", "history", "current"):
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.client.command(DEAD_LETTERS_DDL)
+        self.client.command(LANDING_METRICS_DDL)
         keys = {r[0]: r[1] for r in self.client.query(
             "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
         # (views of raw live in the history and current databases, so raw holds tables only)
@@ -181,6 +193,7 @@ class Loader:
     def add(self, batch: Batch, topic: str, partition: int, offset: int,
             key: bytes | None, value: bytes | None) -> None:
         batch.messages += 1
+        batch.offsets[(topic, partition)] = offset
         if value is None:
             return  # tombstone: the delete before it carries the row
         try:
@@ -202,6 +215,19 @@ class Loader:
             self.client.insert(table.qualified, rows,
                                column_names=[*table.columns, *META_NAMES])
             self.loaded_rows += len(rows)
+        for tp, offset in batch.offsets.items():
+            _, lsn = self.positions.get(tp, (-1, 0))
+            self.positions[tp] = (offset, lsn)
+            self._positions_changed.add(tp)
+        lsn_at, part_at = META_NAMES.index("_lsn"), META_NAMES.index("_kafka_partition")
+        for name, rows in batch.rows.items():
+            width = len(self.tables[name].columns)
+            topic = next(t for t, _ in batch.offsets if table_name(t) == name)
+            for row in rows:
+                tp = (topic, row[width + part_at])
+                offset, lsn = self.positions[tp]
+                if row[width + lsn_at] > lsn:
+                    self.positions[tp] = (offset, row[width + lsn_at])
         if batch.dead:
             self.client.insert("raw._dead_letters", batch.dead,
                                column_names=["topic", "partition", "offset", "key", "value",
@@ -209,16 +235,41 @@ class Loader:
             self.dead_letters += len(batch.dead)
             log.warning("%d dead letters (last: %s)", len(batch.dead), batch.dead[-1][5])
 
-    def _write_status(self) -> None:
+    def write_metrics(self, consumer: Consumer, every: float = 5.0) -> None:
+        """Landing metrics per partition, from the loader's own positions: what it landed and
+        the high watermark the broker reported with the last fetch (not ListOffsets, which
+        Tansu answers wrongly)."""
+        now = time.time()
+        if now - self._last_metrics < every or not self._positions_changed:
+            return
+        self._last_metrics = now
+        rate = self._rate()
+        rows = []
+        for topic, partition in sorted(self._positions_changed):
+            offset, lsn = self.positions[(topic, partition)]
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                     cached=True)
+            high = high if high is not None and high >= 0 else offset + 1
+            rows.append([datetime.now(UTC), topic, partition, offset, high,
+                         max(0, high - offset - 1), lsn, rate])
+        self._positions_changed.clear()
+        self.client.insert("raw._landing_metrics", rows,
+                           column_names=["at", "topic", "partition", "landed_offset",
+                                         "high_watermark", "lag", "last_source_lsn",
+                                         "rows_per_s"])
+
+    def _rate(self) -> float:
         now = time.time()
         self._rate_window = [w for w in self._rate_window if now - w[0] <= 60]
         self._rate_window.append((now, self.loaded_rows))
         (t0, n0), (t1, n1) = self._rate_window[0], self._rate_window[-1]
+        return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0
+
+    def _write_status(self) -> None:
         write_status(self.status_path, {
             "loaded_rows": self.loaded_rows, "dead_letters": self.dead_letters,
-            "truncates_skipped": self.truncates,
-            "rows_per_s": round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0,
-            "tables": len(self.tables), "updated_at": now,
+            "truncates_skipped": self.truncates, "rows_per_s": self._rate(),
+            "tables": len(self.tables), "updated_at": time.time(),
         })
 
     # ------------------------------------------------------------------ loop
@@ -265,5 +316,6 @@ class Loader:
                                                if t > 0)
                     consumer.commit(asynchronous=True)  # advisory only
                 self._write_status()
+                self.write_metrics(consumer)
         finally:
             consumer.close()

@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS raw._dead_letters (
     error String, at DateTime64(3, 'UTC')
 ) ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)
 """
+LANDING_METRICS_DDL = """
+CREATE TABLE IF NOT EXISTS raw._landing_metrics (
+    at DateTime64(3, 'UTC'), topic String, partition UInt32,
+    landed_offset Int64, high_watermark Int64, lag Int64,
+    last_source_lsn UInt64, rows_per_s Float64
+) ENGINE = MergeTree ORDER BY (topic, partition, at) TTL toDateTime(at) + INTERVAL 7 DAY
+"""
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

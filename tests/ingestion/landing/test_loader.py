@@ -131,6 +131,19 @@ def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Lo
     current = client.query(f"SELECT id, name, phone FROM current.{feed.name}__leads "
                            "ORDER BY id").result_rows
     assert current == [(1, "c", None), (3, "back", None), (4, "n", "+1"), (9, "snap", None)]
+    # landing metrics: per partition, the last offset landed, no lag, the newest source LSN
+    wait_for(lambda: bool(client.query(
+        "SELECT count() FROM raw._landing_metrics WHERE topic = {t:String}",
+        parameters={"t": feed.topic("leads")}).result_rows[0][0]), timeout=20)
+    metrics = client.query(
+        "SELECT partition, argMax(landed_offset, at), argMax(lag, at), "
+        "argMax(last_source_lsn, at) FROM raw._landing_metrics WHERE topic = {t:String} "
+        "GROUP BY partition ORDER BY partition", parameters={"t": feed.topic("leads")}
+    ).result_rows
+    ends = client.query(f"SELECT _kafka_partition, max(_kafka_offset), max(_lsn) FROM "
+                        f"history.{feed.name}__leads GROUP BY 1 ORDER BY 1").result_rows
+    assert [(p, off, 0, lsn) for p, off, lsn in ends] == \
+        [(p, off, lag, lsn) for p, off, lag, lsn in metrics]
     assert loader.dead_letters == 0
 
 
