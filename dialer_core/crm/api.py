@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import psycopg
@@ -38,6 +38,7 @@ from dialer_core.crm import answers, appeals, tickets
 from dialer_core.crm.db import all_rows
 from dialer_core.crm.errors import CrmError, NotFound, ValidationError
 from dialer_core.crm.settings import DEFAULT_SETTINGS, CrmSettings
+from dialer_core.http_json import JsonHandler
 
 MAX_BODY = 64 * 1024
 
@@ -228,17 +229,10 @@ def to_json(body: Any) -> bytes:
     return json.dumps(body, default=_json_default, sort_keys=True).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     api: CrmApi
     protocol_version = "HTTP/1.1"
-
-    def _reply(self, status: int, body: Any) -> None:
-        data = to_json(body)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    encode = staticmethod(to_json)
 
     def _dispatch(self, method: str) -> None:
         body: Any = None
@@ -248,11 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._reply(400, {"error": "bad Content-Length", "kind": "ValidationError"})
+            self._send(400, {"error": "bad Content-Length", "kind": "ValidationError"})
             return
         if length > MAX_BODY:
             self.close_connection = True
-            self._reply(413, {"error": f"body larger than {MAX_BODY} bytes",
+            self._send(413, {"error": f"body larger than {MAX_BODY} bytes",
                               "kind": "ValidationError"})
             return
         if length:
@@ -260,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
-                self._reply(400, {"error": f"body is not valid JSON: {exc}",
+                self._send(400, {"error": f"body is not valid JSON: {exc}",
                                   "kind": "ValidationError"})
                 return
         elif method == "POST":
@@ -270,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not kill the server
             status, reply = 500, {"error": f"internal error: {type(exc).__name__}",
                                   "kind": "InternalError"}
-        self._reply(status, reply)
+        self._send(status, reply)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._dispatch("GET")
@@ -283,9 +277,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass  # request logs would drown the workload's output
 
 
 def make_server(api: CrmApi, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:

@@ -8,11 +8,12 @@ from the request parameters, as a real endpoint behind a load balancer would be.
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from dialer_core.http_json import JsonHandler
 
 COURIER_PREFIXES = ("+7900555",)
 MENU = {"1": {"action": "route", "queue": "orders"},
@@ -30,7 +31,7 @@ def decide(numa: str, input_result: str) -> dict[str, Any]:
     return MENU.get(input_result, {"action": "route", "queue": "inbound"})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         missing = [k for k in ("cdr_id", "start_time", "numa", "numb") if not query.get(k)]
@@ -39,16 +40,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, decide(query["numa"], query.get("input_result", "")))
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
 
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:

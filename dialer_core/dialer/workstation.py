@@ -28,6 +28,7 @@ from dialer_core.clock import Clock
 from dialer_core.dialer.callbacks import CallbackError, cancel_callback, create_callback
 from dialer_core.dialer.engine import Engine
 from dialer_core.dialer.operators import OperatorError
+from dialer_core.http_json import JsonHandler
 
 DISPOSITIONS = ("completed", "sale", "refused", "wrong_number", "callback", "do_not_call")
 
@@ -150,7 +151,7 @@ OPENAPI: dict[str, Any] = {
 
 
 def _handler(desk: Desk) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self) -> None:  # noqa: N802
             if self.path == "/openapi.json":
                 self._send(200, OPENAPI)
@@ -185,16 +186,6 @@ def _handler(desk: Desk) -> type[BaseHTTPRequestHandler]:
                     return (201 if name == "create" else 200), result
             raise ApiError(404, f"no such path {self.path}")
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
 
     return Handler
 
