@@ -114,7 +114,9 @@ class TableShape:
             columns = self.relation.columns
             self._schemas["key"] = {
                 "type": "struct", "optional": False, "name": f"{self.topic}.Key",
-                "fields": [self.fields[i].schema(columns[i].name, optional=False)
+                "fields": [self.fields[i].schema(columns[i].name, optional=False,
+                                                 default=self.fields[i].default_value(
+                                                     columns[i].default))
                            for i in self.key_index],
             }
         return self._schemas["key"]
@@ -123,7 +125,8 @@ class TableShape:
         if "value" not in self._schemas:
             row = {
                 "type": "struct", "optional": True, "name": f"{self.topic}.Value",
-                "fields": [f.schema(c.name, optional=not c.not_null)
+                "fields": [f.schema(c.name, optional=not c.not_null,
+                                    default=f.default_value(c.default))
                            for c, f in zip(self.relation.columns, self.fields, strict=True)],
             }
             self._schemas["value"] = {

@@ -59,6 +59,7 @@ class Column:
     typmod: int
     is_identity: bool  # part of the replica identity (all columns under REPLICA IDENTITY FULL)
     not_null: bool = False  # from the catalog: pgoutput does not send nullability
+    default: str | None = None  # the column default's expression (pg_get_expr), if any
 
 
 @dataclass(slots=True)

@@ -121,8 +121,13 @@ class Catalog:
         not_null = {r[0] for r in self.conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND "
             "attnotnull AND NOT attisdropped", (relation.oid,))}
+        defaults = dict(self.conn.execute(
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN "
+            "pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            "WHERE d.adrelid = %s", (relation.oid,)).fetchall())
         for column in relation.columns:
             column.not_null = column.name in not_null
+            column.default = defaults.get(column.name)
         return relation
 
     def type_info(self, oid: int) -> CatalogType:

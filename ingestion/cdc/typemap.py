@@ -42,8 +42,30 @@ class FieldType:
         return {"int16": 0, "int32": 0, "int64": 0, "float": 0.0, "double": 0.0,
                 "boolean": False, "array": []}.get(self.connect_type, "")
 
-    def schema(self, field: str | None = None, optional: bool = True) -> dict[str, object]:
+    def default_value(self, expression: str | None) -> object:
+        """The Connect schema default of a column default, as Debezium derives it: a literal
+        (``'abc'::text``, ``42``, ``true``) converted like a value; a function such as
+        ``nextval(...)`` or ``now()`` becomes the type's fallback (0 for SERIAL); none → None."""
+        if expression is None:
+            return None
+        text = expression.strip()
+        literal = re.fullmatch(r"'((?:[^']|'')*)'(?:::[\w\s\".\[\]()]+)?", text)
+        if literal:
+            text = literal[1].replace("''", "'")
+        elif re.fullmatch(r"-?\d+(\.\d+)?", text) or text in ("true", "false"):
+            text = {"true": "t", "false": "f"}.get(text, text)
+        else:
+            return self.fallback
+        try:
+            return self.convert(text)
+        except (ValueError, TypeError, OverflowError):
+            return self.fallback
+
+    def schema(self, field: str | None = None, optional: bool = True,
+               default: object = None) -> dict[str, object]:
         schema: dict[str, object] = {"type": self.connect_type, "optional": optional}
+        if default is not None:
+            schema["default"] = default
         if self.name:
             schema["name"] = self.name
             schema["version"] = 1

@@ -447,11 +447,6 @@ def test_not_null_columns_are_required(runs: dict[bool, Run]) -> None:
     assert all(before[c] is not None for c in CUSTOMER_COLUMNS), before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Column defaults are not propagated to the Connect schema: the documented rule gives a "
-    "function-generated default (SERIAL's nextval(...)) the value 0, so Debezium writes "
-    "\"default\": 0 on the id field of the key and value schemas; the relay writes no "
-    "\"default\" at all (needs pg_attrdef parsing for every type)."))
 def test_serial_default_is_exported_as_zero(runs: dict[bool, Run]) -> None:
     """Section "postgresql-default-values" applied to the customers example's ``id SERIAL``."""
     event = runs[True].customer_messages(1)[0]

@@ -75,3 +75,18 @@ def test_a_value_that_cannot_be_mapped_goes_out_as_text() -> None:
     shape = TableShape.build(relation, "src")
     assert shape.row(["1", "not-a-date"]) == {"id": 1, "at": "not-a-date"}
     assert shape.conversion_errors == 1
+
+
+@pytest.mark.parametrize(("oid", "expression", "expected"), [
+    (23, "nextval('customers_id_seq'::regclass)", 0),
+    (25, "'new'::text", "new"),
+    (25, "'it''s'::character varying", "it's"),
+    (23, "42", 42),
+    (16, "true", True),
+    (1184, "now()", ""),
+    (1082, "'2024-01-02'::date", 19724),
+    (25, None, None),
+])
+def test_column_defaults_in_the_connect_schema(oid: int, expression: str | None,
+                                               expected: object) -> None:
+    assert field_type(oid, -1).default_value(expression) == expected
