@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,20 @@ class Stack:
         result = self.contour("up", *services, timeout=900)
         sys.stderr.write(result.stdout)
         return self
+
+
+@contextmanager
+def private_stack(*names: str) -> Iterator[Stack]:
+    """A stack of its own (state folder, ports) for tests that restart or kill services, or
+    need a pipeline no other test has touched; stopped and deleted afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="contour-test-"))
+    env = stack_env(root / "state")
+    stack = Stack(env, Config.from_env(env))
+    try:
+        yield stack.require(*names)
+    finally:
+        run_contour(env, "down", check=False, timeout=300)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from ingestion.landing.loader import clickhouse_client
-from tests.conftest import ROOT, Stack
+from tests.conftest import ROOT, Stack, private_stack
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,14 @@ def _landed_counts(stack: Stack, database: str, tables: list[str]) -> dict[str, 
             if f"{database}__{t}" in existing else 0 for t in tables}
 
 
-def test_the_workload_lands_in_clickhouse_exactly(stack: Stack) -> None:
+def test_the_workload_lands_in_clickhouse_exactly() -> None:
+    # a pipeline of its own: other tests kill and restart the shared one (the embedded broker
+    # keeps messages in memory only, see the note on the CDC issue)
+    with private_stack("postgres", "kafka", "clickhouse", "cdc", "loader") as stack:
+        _run_and_compare(stack)
+
+
+def _run_and_compare(stack: Stack) -> None:
     stack.contour("dialer", "seed", "--operators", "20", "--leads", "5000", "--campaigns", "2",
                   "--replace")
     dialer = subprocess.Popen([sys.executable, "-m", "contour", "dialer", "run", "--speed",

@@ -9,12 +9,14 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from ingestion.cdc.typemap import UNAVAILABLE
-from tests.ingestion.cdc.conftest import Event, Source, changes
+from tests.conftest import private_stack
+from tests.ingestion.cdc.conftest import Event, Source, changes, fresh_source
 
 pytestmark = pytest.mark.integration
 
@@ -277,8 +279,17 @@ def _check_history(events: list[Event], final: dict[int, int]) -> int:
     return duplicates
 
 
+@pytest.fixture
+def isolated_source() -> Iterator[Source]:
+    """A source on a stack of its own: these tests restart PostgreSQL and the broker."""
+    with private_stack("postgres", "kafka") as stack, fresh_source(stack) as src:
+        yield src
+
+
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
-def test_postgres_restart_neither_loses_nor_republishes(source: Source, mode: str) -> None:
+def test_postgres_restart_neither_loses_nor_republishes(isolated_source: Source,
+                                                        mode: str) -> None:
+    source = isolated_source
     source.sql("CREATE TABLE ledger (id int PRIMARY KEY, v int NOT NULL)")
     source.relay_in_thread()
     source.wait_streaming()
@@ -304,10 +315,11 @@ def test_postgres_restart_neither_loses_nor_republishes(source: Source, mode: st
     assert _check_history(events, final) == 0
 
 
-def test_broker_restart_delivers_every_later_change(source: Source) -> None:
+def test_broker_restart_delivers_every_later_change(isolated_source: Source) -> None:
     """The embedded broker keeps messages in memory: what a consumer had read survives in it,
     the rest of the old broker's log is gone. The relay must recreate its topics and deliver
     everything committed after its acknowledged position."""
+    source = isolated_source
     source.sql("CREATE TABLE ledger (id int PRIMARY KEY, v int NOT NULL)")
     source.relay_in_thread()
     source.wait_streaming()
