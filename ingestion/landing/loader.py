@@ -281,7 +281,21 @@ class Loader:
             "fetch.wait.max.ms": 100, "logger": logging.getLogger("librdkafka"),
         })
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, retry_delay: float = 2.0) -> None:
+        """Load until ``stop``; after any failure (ClickHouse or the broker away, a timeout)
+        start over from the positions stored in ClickHouse, which is always safe."""
+        while not stop.is_set():
+            try:
+                self.run_once(stop)
+            except Exception as exc:  # noqa: BLE001 - log, wait, resume from ClickHouse
+                if stop.is_set():
+                    break
+                log.warning("loader: %s; resuming from the positions in ClickHouse in %.0fs",
+                            exc, retry_delay)
+                stop.wait(retry_delay)
+
+    def run_once(self, stop: threading.Event) -> None:
+        self.tables.clear()
         self.prepare()
         consumer = self.consumer()
 

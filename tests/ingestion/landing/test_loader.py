@@ -8,11 +8,13 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -196,15 +198,20 @@ def test_kill_9_during_load_neither_loses_nor_duplicates(feed: Feed) -> None:
     client = clickhouse_client(feed.config)
     procs: list[subprocess.Popen[bytes]] = []
 
+    log_path = Path(tempfile.mkdtemp()) / "loaders.log"
+
     def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "contour", "loader", "run",
-                                 "--batch-size", "2000", "--batch-seconds", "0.1"],
-                                env=feed.env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "contour", "loader", "run",
+                                     "--batch-size", "2000", "--batch-seconds", "0.1"],
+                                    env=feed.env, cwd=ROOT, stdout=log, stderr=log)
         procs.append(proc)
         return proc
 
     def count() -> int:
+        if procs[-1].poll() is not None:  # a loader that exits by itself is a failure
+            raise AssertionError(f"loader exited {procs[-1].returncode}:\n"
+                                 + log_path.read_text()[-3000:])
         try:
             return client.query(f"SELECT count() FROM raw.{feed.name}__ledger").result_rows[0][0]
         except Exception:  # noqa: BLE001 - not created yet
