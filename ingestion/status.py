@@ -6,6 +6,8 @@ import json
 import logging
 import signal
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,3 +40,19 @@ def read_status(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+class RollingRate:
+    """Events per second over the last ``window`` seconds of a monotonically growing total."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def __call__(self, total: int) -> float:
+        now = time.monotonic()
+        self._samples.append((now, total))
+        while len(self._samples) > 1 and now - self._samples[0][0] > self.window:
+            self._samples.popleft()
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0

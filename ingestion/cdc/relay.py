@@ -37,7 +37,7 @@ from ingestion.cdc.pgoutput import Column, Relation
 from ingestion.cdc.publisher import Publisher
 from ingestion.cdc.replication import ReplicationStream, connect
 from ingestion.cdc.typemap import CatalogType
-from ingestion.status import write_status
+from ingestion.status import RollingRate, write_status
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,10 @@ class Metrics:
     started_at: float = field(default_factory=time.time)
     #: seconds from each transaction's commit to the broker's acknowledgement of all its events
     ack_delays: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-    _window: list[tuple[float, int]] = field(default_factory=list)
+    _rate: RollingRate = field(default_factory=RollingRate)
 
     def rate(self) -> float:
-        now = time.time()
-        self._window.append((now, self.events_total))
-        self._window = [w for w in self._window if now - w[0] <= 60] or self._window[-1:]
-        (t0, n0), (t1, n1) = self._window[0], self._window[-1]
-        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+        return self._rate(self.events_total)
 
     def ack_delay_quantile(self, q: float) -> float | None:
         if not self.ack_delays:

@@ -1,11 +1,14 @@
 """The loader: CDC topics → ClickHouse raw tables, exactly once.
 
-- A consumer group reads every topic of the captured sources; messages are batched (size and
-  time bounded) and each batch is inserted as one block per table.
+- The loader reads every partition of every topic of the captured sources; it assigns them
+  itself (no group rebalance to wait for after a crash) and looks for new topics and
+  partitions every few seconds. Messages are batched (size and time bounded) and each batch is
+  inserted as one block per table. Run one loader per deployment: it is supervised and
+  restarted, not scaled out.
 - Exactly once: every row carries its Kafka partition and offset, and a block insert is atomic.
-  On (re)assignment the loader seeks each partition to one past the highest offset its table
-  holds, so a crash at any point neither loses nor duplicates a row. The broker's committed
-  offsets are written too but only as information.
+  On start the loader seeks each partition to one past the highest offset its table holds, so a
+  crash at any point neither loses nor duplicates a row. The consumer group's committed offsets
+  are written too, but only so that the usual lag tools can read them.
 - Bad input: a message that is not JSON, not a Debezium envelope, or does not fit its table goes
   to ``raw._dead_letters`` with the reason; the loader goes on. Dead letters are written after
   the rows of their batch and deduplicated by (topic, partition, offset), so a crash between the
@@ -38,7 +41,7 @@ from ingestion.landing.tables import (
     RawTable,
     table_name,
 )
-from ingestion.status import write_status
+from ingestion.status import RollingRate, write_status
 
 log = logging.getLogger(__name__)
 META_NAMES = ["_op", "_is_deleted", "_version", "_source_ts", "_tx_id", "_lsn",
@@ -82,7 +85,9 @@ class Loader:
         self._last_ts_us = -1
         self._last_ts = datetime.fromtimestamp(0, UTC)
         self.status_path = config.state_dir / "landing" / "loader.status.json"
-        self._rate_window: list[tuple[float, int]] = []
+        self._rate = RollingRate()
+        self.assigned: set[tuple[str, int]] = set()
+        self._last_discovery = 0.0
         #: (topic, partition) → (highest offset landed or skipped, highest source LSN landed)
         self.positions: dict[tuple[str, int], tuple[int, int]] = {}
         self._positions_changed: set[tuple[str, int]] = set()
@@ -243,7 +248,7 @@ class Loader:
         if now - self._last_metrics < every or not self._positions_changed:
             return
         self._last_metrics = now
-        rate = self._rate()
+        rate = self._rate(self.loaded_rows)
         rows = []
         for topic, partition in sorted(self._positions_changed):
             offset, lsn = self.positions[(topic, partition)]
@@ -258,17 +263,10 @@ class Loader:
                                          "high_watermark", "lag", "last_source_lsn",
                                          "rows_per_s"])
 
-    def _rate(self) -> float:
-        now = time.time()
-        self._rate_window = [w for w in self._rate_window if now - w[0] <= 60]
-        self._rate_window.append((now, self.loaded_rows))
-        (t0, n0), (t1, n1) = self._rate_window[0], self._rate_window[-1]
-        return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0
-
     def _write_status(self) -> None:
         write_status(self.status_path, {
             "loaded_rows": self.loaded_rows, "dead_letters": self.dead_letters,
-            "truncates_skipped": self.truncates, "rows_per_s": self._rate(),
+            "truncates_skipped": self.truncates, "rows_per_s": self._rate(self.loaded_rows),
             "tables": len(self.tables), "updated_at": time.time(),
         })
 
@@ -294,22 +292,33 @@ class Loader:
                             exc, retry_delay)
                 stop.wait(retry_delay)
 
+    def discover(self, consumer: Consumer, every: float = 5.0) -> None:
+        """Assign the partitions of the sources' topics not read yet, each from its position in
+        ClickHouse."""
+        if time.monotonic() - self._last_discovery < every:
+            return
+        self._last_discovery = time.monotonic()
+        prefixes = tuple(f"{s}." for s in self.config.cdc_source_names)
+        found = [(topic, p) for topic, meta in consumer.list_topics(timeout=10).topics.items()
+                 if topic.startswith(prefixes) and meta.error is None
+                 for p in meta.partitions]
+        new = [TopicPartition(t, p, self.resume_offset(t, p)) for t, p in sorted(found)
+               if (t, p) not in self.assigned]
+        if new:
+            consumer.incremental_assign(new)
+            self.assigned.update((tp.topic, tp.partition) for tp in new)
+            log.info("reading %d more partitions (%d in all), each from its position in "
+                     "ClickHouse", len(new), len(self.assigned))
+
     def run_once(self, stop: threading.Event) -> None:
         self.tables.clear()
+        self.assigned.clear()
+        self._last_discovery = 0.0
         self.prepare()
         consumer = self.consumer()
-
-        def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
-            for tp in partitions:
-                tp.offset = self.resume_offset(tp.topic, tp.partition)
-            c.assign(partitions)
-            log.info("assigned %d partitions; resuming from ClickHouse positions",
-                     len(partitions))
-
-        sources = self.config.cdc_source_names
-        consumer.subscribe([f"^{s}\\..*" for s in sources], on_assign=on_assign)
         try:
             while not stop.is_set():
+                self.discover(consumer)
                 batch = Batch()
                 deadline = time.monotonic() + self.batch_seconds
                 while batch.messages < self.batch_size and time.monotonic() < deadline:

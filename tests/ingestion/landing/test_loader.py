@@ -88,13 +88,14 @@ def loader(feed: Feed) -> Iterator[Loader]:
     thread.join(timeout=30)
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 60) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 60,
+             explain: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.3)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in {timeout:.0f}s {explain()}")
 
 
 def final(feed: Feed, table: str, columns: str = "id, name") -> list[tuple]:
@@ -238,7 +239,9 @@ def test_kill_9_during_load_neither_loses_nor_duplicates(feed: Feed) -> None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             proc = start()
-        wait_for(lambda: count() >= total, timeout=300)
+        wait_for(lambda: count() >= total, timeout=300,
+                 explain=lambda: f"({count()} of {total} rows landed); loaders' log:\n"
+                 + log_path.read_text()[-3000:])
         time.sleep(1)  # anything landing twice would show up now
     finally:
         for p in procs:
