@@ -45,6 +45,10 @@ Environment variables (all optional):
 ``CONTOUR_CDC_SCHEMAS_ENABLE`` ``true`` wraps events in Kafka Connect's schema/payload form
 ``CONTOUR_CDC_PARTITIONS``     partitions of each CDC topic; default 3
 ``CONTOUR_CDC_HEARTBEAT_SECONDS`` heartbeat period; default 10
+``CONTOUR_ALERT_COMMAND``      shell command run for every failed DAG task, besides the row in
+                               ``ops.alerts`` (gets ``CONTOUR_ALERT_DAG/TASK/RUN/ERROR``)
+``CONTOUR_HISTORY_RETENTION_DAYS`` days of row versions kept in ClickHouse ``history.*``;
+                               default 90, ``0`` keeps everything
 =============================  ============================================================
 
 The servers Contour starts read their own share of these from their environment (the
@@ -111,6 +115,8 @@ ENV_VARS = (
     "CONTOUR_CDC_SCHEMAS_ENABLE",
     "CONTOUR_CDC_PARTITIONS",
     "CONTOUR_CDC_HEARTBEAT_SECONDS",
+    "CONTOUR_ALERT_COMMAND",
+    "CONTOUR_HISTORY_RETENTION_DAYS",
     *(f"CONTOUR_CDC_{db.upper()}_{kind}" for db in ("dialer", "crm")
       for kind in ("INCLUDE", "EXCLUDE")),
 )
@@ -436,6 +442,18 @@ class Config:
             partitions=int(partitions), heartbeat_seconds=heartbeat_s,
             state_dir=self.state_dir / "cdc",
         )
+
+    @property
+    def alert_command(self) -> str:
+        return self._env("CONTOUR_ALERT_COMMAND", "")
+
+    @property
+    def history_retention_days(self) -> int:
+        raw = self._env("CONTOUR_HISTORY_RETENTION_DAYS", "90")
+        if not raw.isdigit():
+            raise ConfigError(f"CONTOUR_HISTORY_RETENTION_DAYS={raw!r} is not a whole number of "
+                              "days (0 keeps everything)")
+        return int(raw)
 
     def service_env(self, **extra: str) -> dict[str, str]:
         """Environment for a child process: the one this config was read from, plus extras."""

@@ -1,0 +1,113 @@
+"""``contour warehouse …``: the operations the Airflow DAGs run (see :mod:`contour.warehouse`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from contour.config import Config
+from contour.warehouse import alert, health, maintain, mark_freshness, reconcile, record_freshness
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    wh = sub.add_parser("warehouse", help="warehouse operations: health gate, freshness, "
+                                          "alerts, reconciliation, maintenance",
+                        description="What the Airflow DAGs run; each also works by hand.")
+    actions = wh.add_subparsers(dest="warehouse_command", required=True, metavar="ACTION")
+
+    check = actions.add_parser("check", help="is CDC streaming and is landing keeping up?",
+                               description="Exit 1 with what is wrong if a source's "
+                                           "replication slot has no relay or a partition has "
+                                           "stalled with a backlog.")
+    check.add_argument("--stall-seconds", type=float, default=120,
+                       help="a backlog without progress for this long is a stall")
+    check.set_defaults(func=cmd_check)
+
+    fresh = actions.add_parser("freshness", help="record mart freshness for a realtime run",
+                               description="`mark` (after export, before dbt) stores the newest "
+                                           "source commit exported per source; `record` (after "
+                                           "dbt) writes ops.freshness per mart.")
+    fresh.add_argument("stage", choices=("mark", "record"))
+    fresh.add_argument("--run-id", required=True, help="the DAG run id tying both stages")
+    fresh.add_argument("--manifest", default=None,
+                       help="dbt manifest.json for mart lineage (default: the state folder's)")
+    fresh.set_defaults(func=cmd_freshness)
+
+    al = actions.add_parser("alert", help="record a failure (ops.alerts, log, "
+                                          "CONTOUR_ALERT_COMMAND)")
+    al.add_argument("error")
+    for name in ("dag", "task", "run"):
+        al.add_argument(f"--{name}", default="")
+    al.add_argument("--try-number", type=int, default=0)
+    al.set_defaults(func=cmd_alert)
+
+    rec = actions.add_parser("reconcile", help="compare row counts: source, ClickHouse, staging",
+                             description="Exit 1 listing the tables whose counts still differ "
+                                         "after the retries (changes in flight settle first).")
+    rec.add_argument("--attempts", type=int, default=4)
+    rec.add_argument("--pause", type=float, default=20.0, help="seconds between attempts")
+    rec.add_argument("--table", action="append", default=None,
+                     help="<source>__<table> to check (repeatable; default all)")
+    rec.set_defaults(func=cmd_reconcile)
+
+    mt = actions.add_parser("maintain", help="ClickHouse merges and history retention; "
+                                             "VACUUM ANALYZE of staging and marts")
+    mt.add_argument("--history-days", type=int, default=None,
+                    help="override CONTOUR_HISTORY_RETENTION_DAYS")
+    mt.set_defaults(func=cmd_maintain)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    checks = health(config, args.stall_seconds)
+    for c in checks:
+        print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:<14} {c.detail}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def default_manifest(config: Config) -> str:
+    return str(config.state_dir / "dbt" / "target" / "manifest.json")
+
+
+def cmd_freshness(config: Config, args: argparse.Namespace) -> int:
+    if args.stage == "mark":
+        for source, ts in mark_freshness(config, args.run_id).items():
+            print(f"{source}: newest source commit exported {ts}")
+        return 0
+    manifest = Path(args.manifest or default_manifest(config))
+    for mart, age in record_freshness(config, args.run_id, manifest):
+        print(f"{mart}: {age:.1f} s behind the sources")
+    return 0
+
+
+def cmd_alert(config: Config, args: argparse.Namespace) -> int:
+    _logging()
+    alert(config, args.error, dag_id=args.dag, task_id=args.task, run_id=args.run,
+          try_number=args.try_number)
+    return 0
+
+
+def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
+    counts = reconcile(config, args.attempts, args.pause,
+                       set(args.table) if args.table else None)
+    print(f"{'table':<40} {'source':>10} {'clickhouse':>10} {'staging':>10}")
+    for c in counts:
+        mark = "" if c.matches else "   <- differs"
+        print(f"{c.source + '.' + c.table:<40} {c.source_rows!s:>10} {c.clickhouse_rows!s:>10} "
+              f"{c.staging_rows!s:>10}{mark}")
+    bad = [c for c in counts if not c.matches]
+    if bad:
+        print(f"{len(bad)} table(s) differ after {args.attempts} checks", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_maintain(config: Config, args: argparse.Namespace) -> int:
+    for line in maintain(config, args.history_days):
+        print(line)
+    return 0
