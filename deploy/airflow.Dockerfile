@@ -8,12 +8,15 @@
 #   * dbt gets a separate virtual environment from requirements/dbt.lock at /opt/dbt-venv
 #     (its pins clash with Airflow's; DAG tasks call it as a subprocess). It is also reachable
 #     as CONTOUR_VENVS_DIR/dbt (= /opt/contour-venvs/dbt), where contour.config looks for it.
-#   * The contour package is installed editable at /opt/contour (DAGs import it); the DAG
-#     folder /opt/contour/dags is replaced by the ./dags bind mount at run time.
+#   * Contour's own environment (requirements/core.lock + the contour package, editable at
+#     /opt/contour) is CONTOUR_VENVS_DIR/core: the DAG tasks run `python -m contour …` there,
+#     exactly as on the embedded stack. The DAG files import only Airflow and
+#     dags/contour_tasks.py; the DAG folder /opt/contour/dags is replaced by the ./dags bind
+#     mount at run time.
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
-COPY requirements/dbt.lock /tmp/requirements/dbt.lock
+COPY requirements/dbt.lock requirements/core.lock /tmp/requirements/
 # PIP_USER=false: the image sets PIP_USER=true, which a virtual environment refuses.
 RUN python -m venv /opt/dbt-venv \
  && PIP_USER=false /opt/dbt-venv/bin/pip install --no-cache-dir --disable-pip-version-check \
@@ -21,8 +24,12 @@ RUN python -m venv /opt/dbt-venv \
  && /opt/dbt-venv/bin/python -c "import dbt.adapters.postgres, dbt.version" \
  && mkdir -p /opt/contour-venvs \
  && ln -s /opt/dbt-venv /opt/contour-venvs/dbt \
+ && python -m venv /opt/contour-venvs/core \
+ && PIP_USER=false /opt/contour-venvs/core/bin/pip install --no-cache-dir \
+        --disable-pip-version-check -r /tmp/requirements/core.lock \
  && mkdir -p /opt/contour /opt/airflow/contour-state \
  && chown airflow:root /opt/contour /opt/airflow/contour-state \
+ && chown -R airflow:root /opt/contour-venvs/core \
  && rm -rf /tmp/requirements
 
 USER airflow
@@ -36,8 +43,9 @@ RUN grep -E '^(apache-airflow-providers-postgres|apache-airflow-providers-common
 # the project: what airflow.Dockerfile.dockerignore lets through (pyproject.toml, the
 # packages, dags, dbt_project); owned by airflow so that dbt can write target/ and logs/
 COPY --chown=airflow:root . /opt/contour
-RUN pip install --no-cache-dir --no-deps -e /opt/contour \
- && python -c "import contour.config"
+RUN PIP_USER=false /opt/contour-venvs/core/bin/pip install --no-cache-dir --no-deps \
+        -e /opt/contour \
+ && /opt/contour-venvs/core/bin/python -m contour --help > /dev/null
 
 ENV CONTOUR_VENVS_DIR=/opt/contour-venvs \
     DBT_SEND_ANONYMOUS_USAGE_STATS=False \
