@@ -125,7 +125,11 @@ def health(config: Config, stall_seconds: float = 120) -> list[Check]:
         else:
             checks.append(Check(f"cdc {name}", True, f"streaming, {int(row[1] or 0)} bytes "
                                 "behind"))
-    client = _clickhouse(config)
+    try:
+        client = _clickhouse(config)
+    except WarehouseError as exc:
+        checks.append(Check("landing", False, str(exc)))
+        return checks
     try:
         stalled = client.query(
             "SELECT topic, partition, argMax(lag, at) AS lag, max(at) AS at "
