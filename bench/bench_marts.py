@@ -1,0 +1,199 @@
+"""Benchmark: one realtime cycle and a full rebuild of the marts at 10M call attempts and 2M
+appeals.
+
+    .venvs/core/bin/python bench/bench_marts.py [--attempts 10000000] [--appeals 2000000]
+
+On a private stack (free ports, temporary state folder; a running demo is not touched):
+
+1. The real pipeline (dialer + CRM → CDC → Kafka → loader → ClickHouse → export → staging)
+   runs for ``--warmup-seconds`` so that every staging table holds real, consistent rows.
+2. The facts are multiplied inside staging up to ``--attempts`` call attempts and
+   ``--appeals`` appeals: copies with new keys, shifted one day back per copy (so they spread
+   over past days, outside the realtime lookback, as history does).
+3. Full rebuild: ``contour dbt build --full-refresh`` (models and tests), timed.
+4. Realtime cycle: the workload runs one more wall-clock minute; once ClickHouse has landed
+   it, ``contour export once`` + ``contour dbt build --select tag:realtime`` is timed (target:
+   under 20 s).
+
+Prints the figures (``--json`` for one JSON object). Not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contour.config import Config  # noqa: E402
+from ingestion.landing.loader import clickhouse_client  # noqa: E402
+from tests.conftest import stack_env  # noqa: E402
+
+PIPELINE = ("postgres", "kafka", "clickhouse", "cdc", "loader")
+
+
+def contour(env: dict[str, str], *args: str, quiet: bool = True) -> float:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "contour", *args], env=env, cwd=ROOT,
+                            capture_output=quiet, text=True)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit(f"contour {' '.join(args)} failed after {elapsed:.0f}s:\n"
+                 f"{(result.stdout or '')[-4000:]}\n{(result.stderr or '')[-4000:]}")
+    return elapsed
+
+
+def workload(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, "-m", "contour", *args], env=env, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for args in (["dialer", "run", "--speed", "60"],
+                         ["crm", "run", "--speed", "60"])]
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout=120)
+
+
+def wait_landed(config: Config, timeout: float = 600) -> None:
+    """Until ClickHouse's current state has the source's row count for the two fact tables."""
+    client = clickhouse_client(config)
+    deadline = time.monotonic() + timeout
+    checks = (("dialer", "call_attempts"), ("crm", "appeals"))
+    while time.monotonic() < deadline:
+        done = True
+        for db, table in checks:
+            with psycopg.connect(config.pg_dsn(db)) as conn:
+                source = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+            try:
+                landed = client.query(f"SELECT count() FROM current.{db}__{table}"
+                                      ).result_rows[0][0]
+            except Exception:  # noqa: BLE001 - not created yet
+                landed = -1
+            done = done and landed == source
+        if done:
+            return
+        time.sleep(2)
+    sys.exit("the pipeline did not land the workload in time; see `contour logs loader`")
+
+
+def columns(conn: psycopg.Connection, table: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'staging' "
+        "AND table_name = %s ORDER BY ordinal_position", (table,))]
+
+
+def multiply(conn: psycopg.Connection, table: str, key: str, target: int,
+             timestamps: list[str], references: tuple[str, ...] = ()) -> int:
+    """Copy the table's rows with new keys until it holds ``target`` rows; copy k is shifted k
+    days back. ``references`` are columns holding keys of the same table (shifted too)."""
+    have = conn.execute(f"SELECT count(*), max({key}) FROM staging.{table}").fetchone()
+    assert have is not None
+    count, top = have
+    if count == 0:
+        sys.exit(f"staging.{table} is empty: the warm-up produced nothing")
+    copies = math.ceil(target / count) - 1
+    cols = columns(conn, table)
+
+    def expr(c: str, k: str) -> str:
+        if c == key or c in references:
+            return f"{c} + {k} * {top}"
+        if c in timestamps:
+            return f"{c} - make_interval(days => {k}::int)"
+        return c
+
+    for k in range(1, copies + 1):
+        remaining = target - count
+        if remaining <= 0:
+            break
+        select = ", ".join(expr(c, "g.k") for c in cols)
+        conn.execute(f"INSERT INTO staging.{table} ({', '.join(cols)}) SELECT {select} "
+                     f"FROM staging.{table} s CROSS JOIN (SELECT {k} AS k) g "
+                     f"WHERE s.{key} <= {top} ORDER BY s.{key} LIMIT {remaining}")
+        count += min(remaining, have[0])
+        print(f"  staging.{table}: {count:,} rows", file=sys.stderr, flush=True)
+    conn.execute(f"ANALYZE staging.{table}")
+    conn.commit()
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--attempts", type=int, default=10_000_000)
+    parser.add_argument("--appeals", type=int, default=2_000_000)
+    parser.add_argument("--warmup-seconds", type=float, default=180)
+    parser.add_argument("--keep", action="store_true", help="leave the stack running")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="contour-bench-marts-"))
+    env = stack_env(root / "state")
+    config = Config.from_env(env)
+    figures: dict[str, object] = {}
+    try:
+        print("starting the pipeline …", file=sys.stderr, flush=True)
+        contour(env, "up", *PIPELINE)
+        contour(env, "dialer", "seed", "--operators", "200", "--leads", "200000",
+                "--campaigns", "3", "--replace")
+        procs = workload(env)
+        time.sleep(args.warmup_seconds)
+        stop(procs)
+        wait_landed(config)
+        contour(env, "export", "once")
+        contour(env, "dbt", "build")
+        with psycopg.connect(config.pg_dsn("warehouse")) as conn:
+            print("multiplying the facts in staging …", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            figures["call_attempts"] = multiply(
+                conn, "dialer__call_attempts", "attempt_id", args.attempts,
+                ["originated_at", "ringing_at", "answered_at", "queued_at", "connected_at",
+                 "ended_at", "wrap_ended_at", "closed_at", "updated_at", "_source_ts"])
+            figures["appeals"] = multiply(
+                conn, "crm__appeals", "appeal_id", args.appeals,
+                ["opened_at", "first_response_at", "resolved_at", "closed_at", "updated_at",
+                 "_source_ts"], references=("linked_appeal_id",))
+            figures["multiply_s"] = round(time.monotonic() - started, 1)
+
+        print("full rebuild …", file=sys.stderr, flush=True)
+        figures["full_rebuild_s"] = round(contour(env, "dbt", "build", "--full-refresh"), 1)
+
+        print("one wall-clock minute of workload …", file=sys.stderr, flush=True)
+        procs = workload(env)
+        time.sleep(60)
+        stop(procs)
+        wait_landed(config)
+        export_s = contour(env, "export", "once")
+        dbt_s = contour(env, "dbt", "build", "--select", "tag:realtime")
+        figures.update(export_s=round(export_s, 1), dbt_realtime_s=round(dbt_s, 1),
+                       realtime_cycle_s=round(export_s + dbt_s, 1), target_cycle_s=20)
+    finally:
+        if not args.keep:
+            subprocess.run([sys.executable, "-m", "contour", "down"], env=env, cwd=ROOT,
+                           capture_output=True)
+            shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"staging rows: {figures['call_attempts']:,} call attempts, "
+          f"{figures['appeals']:,} appeals (multiplied in {figures['multiply_s']} s)")
+    print(f"full rebuild (dbt build --full-refresh): {figures['full_rebuild_s']} s")
+    print(f"realtime cycle: export {figures['export_s']} s + dbt build tag:realtime "
+          f"{figures['dbt_realtime_s']} s = {figures['realtime_cycle_s']} s "
+          f"(target < 20 s: {'met' if figures['realtime_cycle_s'] < 20 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
