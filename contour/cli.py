@@ -216,15 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
 
+    from contour import dbt as dbt_cli
+    from contour import warehouse_cli
     from dialer_core.crm import cli as crm_cli
     from dialer_core.dialer import cli as dialer_cli
     from ingestion.cdc import cli as cdc_cli
+    from ingestion.export import cli as export_cli
     from ingestion.landing import cli as landing_cli
 
     dialer_cli.register(sub)
     crm_cli.register(sub)
     cdc_cli.register(sub)
     landing_cli.register(sub)
+    export_cli.register(sub)
+    warehouse_cli.register(sub)
+    dbt_cli.register(sub)
     return parser
 
 

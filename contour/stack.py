@@ -15,7 +15,7 @@ from contour.services.airflow import Airflow
 from contour.services.base import Progress, Service, ServiceStatus
 from contour.services.clickhouse import ClickHouse
 from contour.services.kafka import Kafka
-from contour.services.pipeline import Cdc, Crm, Dialer, Loader
+from contour.services.pipeline import Cdc, Crm, Dialer, Exporter, Loader
 from contour.services.postgres import Postgres
 from contour.services.superset import Superset
 
@@ -27,6 +27,7 @@ _CLASSES: dict[str, type[Service]] = {
     "superset": Superset,
     "cdc": Cdc,
     "loader": Loader,
+    "export": Exporter,
     "dialer": Dialer,
     "crm": Crm,
 }
@@ -36,6 +37,7 @@ _NEEDS = {
     "superset": {"postgres"},
     "cdc": {"postgres", "kafka"},
     "loader": {"kafka", "clickhouse"},
+    "export": {"postgres", "clickhouse"},
     "dialer": {"postgres"},
     "crm": {"postgres"},
 }

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from contour.services.base import ProcessSpec, Progress, Service
+from ingestion.export import heartbeat_path
 from ingestion.status import read_status
 
 STALE_AFTER_S = 15.0
@@ -77,6 +78,22 @@ class Loader(PipelineService):
 
     def processes(self) -> list[ProcessSpec]:
         return [self.command("loader", "loader", "run")]
+
+
+class Exporter(PipelineService):
+    """The ClickHouse → PostgreSQL staging exporter (``contour export run``)."""
+
+    name = "export"
+
+    @property
+    def url(self) -> str:
+        return f"{self.config.clickhouse_url} raw.* → warehouse.staging.*"
+
+    def status_files(self) -> list[Path]:
+        return [heartbeat_path(self.config)]
+
+    def processes(self) -> list[ProcessSpec]:
+        return [self.command("export", "export", "run")]
 
 
 class Dialer(PipelineService):
