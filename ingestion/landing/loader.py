@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,7 @@ class Loader:
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.client = clickhouse_client(config)
+        self.insert_client = clickhouse_client(config)  # the flusher thread's
         self.tables: dict[str, RawTable] = {}
         self.loaded_rows = 0
         self.dead_letters = 0
@@ -209,34 +211,44 @@ class Loader:
                                value.decode(errors="replace"), str(exc), datetime.now(UTC)])
 
     def flush(self, batch: Batch) -> None:
+        """Insert the batch, then advance the positions (what the loop does, in one call)."""
+        self.insert(batch)
+        self.advance(batch)
+
+    def insert(self, batch: Batch) -> None:
+        """One block per table, then the dead letters. Runs in the flusher thread while the
+        next batch is parsed, on a client of its own; it reads the table's columns once (a
+        column is in ``columns`` only once its ALTER is done, so the snapshot is safe)."""
         ingested_at = datetime.now(UTC)
         for name, rows in batch.rows.items():
-            table = self.tables[name]
-            width = len(table.columns) + len(META_NAMES) - 1
+            columns = list(self.tables[name].columns)
+            width = len(columns) + len(META_NAMES) - 1
             for row in rows:  # rows made before a new column appeared get it as null
                 if len(row) < width:
                     row[-8:-8] = [None] * (width - len(row))
                 row.append(ingested_at)
-            self.client.insert(table.qualified, rows,
-                               column_names=[*table.columns, *META_NAMES])
-            self.loaded_rows += len(rows)
+            self.insert_client.insert(self.tables[name].qualified, rows,
+                                      column_names=[*columns, *META_NAMES])
+        if batch.dead:
+            self.insert_client.insert("raw._dead_letters", batch.dead,
+                                      column_names=["topic", "partition", "offset", "key",
+                                                    "value", "error", "at"])
+
+    def advance(self, batch: Batch) -> None:
+        """After the batch is stored: counters and per-partition positions (loop thread)."""
+        self.loaded_rows += sum(len(rows) for rows in batch.rows.values())
         for tp, offset in batch.offsets.items():
             _, lsn = self.positions.get(tp, (-1, 0))
             self.positions[tp] = (offset, lsn)
             self._positions_changed.add(tp)
-        lsn_at, part_at = META_NAMES.index("_lsn"), META_NAMES.index("_kafka_partition")
         for name, rows in batch.rows.items():
-            width = len(self.tables[name].columns)
             topic = next(t for t, _ in batch.offsets if table_name(t) == name)
             for row in rows:
-                tp = (topic, row[width + part_at])
+                tp = (topic, row[-3])  # rows end with … _lsn, partition, offset, ingested_at
                 offset, lsn = self.positions[tp]
-                if row[width + lsn_at] > lsn:
-                    self.positions[tp] = (offset, row[width + lsn_at])
+                if row[-4] > lsn:
+                    self.positions[tp] = (offset, row[-4])
         if batch.dead:
-            self.client.insert("raw._dead_letters", batch.dead,
-                               column_names=["topic", "partition", "offset", "key", "value",
-                                             "error", "at"])
             self.dead_letters += len(batch.dead)
             log.warning("%d dead letters (last: %s)", len(batch.dead), batch.dead[-1][5])
 
@@ -310,35 +322,54 @@ class Loader:
             log.info("reading %d more partitions (%d in all), each from its position in "
                      "ClickHouse", len(new), len(self.assigned))
 
+    def collect(self, consumer: Consumer) -> Batch:
+        """Read and parse up to ``batch_size`` messages or for ``batch_seconds``."""
+        batch = Batch()
+        deadline = time.monotonic() + self.batch_seconds
+        while batch.messages < self.batch_size and time.monotonic() < deadline:
+            messages = consumer.consume(min(5000, self.batch_size - batch.messages),
+                                        timeout=max(0.0, deadline - time.monotonic()))
+            for m in messages:
+                if m.error():
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer: %s", m.error())
+                    continue
+                self.add(batch, m.topic(), m.partition(), m.offset(), m.key(), m.value())
+                batch.broker_ts_ms.append(m.timestamp()[1])
+        return batch
+
+    def _finish(self, consumer: Consumer, batch: Batch, insert: Future[None]) -> None:
+        """Wait for a batch's insert (re-raising its failure), then advance past it."""
+        insert.result()
+        done = time.time()
+        self.advance(batch)
+        self.landing_delays.extend(done - t / 1000 for t in batch.broker_ts_ms if t > 0)
+        consumer.commit(offsets=[TopicPartition(t, p, o + 1)  # advisory only
+                                 for (t, p), o in batch.offsets.items()], asynchronous=True)
+
     def run_once(self, stop: threading.Event) -> None:
+        """The loop. Batch N+1 is read and parsed while batch N is inserted by the flusher
+        thread (the loader's Python work and ClickHouse's insert overlap); inserts stay
+        strictly one after the other, and positions only advance once an insert returned."""
         self.tables.clear()
         self.assigned.clear()
         self._last_discovery = 0.0
         self.prepare()
         consumer = self.consumer()
+        in_flight: tuple[Batch, Future[None]] | None = None
         try:
-            while not stop.is_set():
-                self.discover(consumer)
-                batch = Batch()
-                deadline = time.monotonic() + self.batch_seconds
-                while batch.messages < self.batch_size and time.monotonic() < deadline:
-                    messages = consumer.consume(min(5000, self.batch_size - batch.messages),
-                                                timeout=max(0.0, deadline - time.monotonic()))
-                    for m in messages:
-                        if m.error():
-                            if m.error().code() != KafkaError._PARTITION_EOF:
-                                log.warning("consumer: %s", m.error())
-                            continue
-                        self.add(batch, m.topic(), m.partition(), m.offset(), m.key(),
-                                 m.value())
-                        batch.broker_ts_ms.append(m.timestamp()[1])
-                if batch.messages:
-                    self.flush(batch)
-                    done = time.time()
-                    self.landing_delays.extend(done - t / 1000 for t in batch.broker_ts_ms
-                                               if t > 0)
-                    consumer.commit(asynchronous=True)  # advisory only
-                self._write_status()
-                self.write_metrics(consumer)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flusher") as flusher:
+                while not stop.is_set():
+                    self.discover(consumer)
+                    batch = self.collect(consumer)
+                    if in_flight is not None:
+                        self._finish(consumer, *in_flight)
+                        in_flight = None
+                    if batch.messages:
+                        in_flight = (batch, flusher.submit(self.insert, batch))
+                    self._write_status()
+                    self.write_metrics(consumer)
+                if in_flight is not None:
+                    self._finish(consumer, *in_flight)
         finally:
             consumer.close()

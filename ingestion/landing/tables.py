@@ -125,6 +125,21 @@ def coercer(ch_type: str):  # noqa: ANN201 - returns a converter function
                 return value
             return coerce(value, ch_type)  # raises DoesNotFit with the reason
         return to_int
+    if base == "Float64":
+        def to_float(value: object) -> object:
+            kind = type(value)
+            if kind is float or (value is None and nullable):
+                return value
+            if kind is int:
+                return float(value)  # type: ignore[arg-type]
+            return coerce(value, ch_type)
+        return to_float
+    if base == "Bool":
+        def to_bool(value: object) -> object:
+            if type(value) is bool or (value is None and nullable):
+                return value
+            return coerce(value, ch_type)
+        return to_bool
     return lambda value: coerce(value, ch_type)
 
 

@@ -1,0 +1,25 @@
+"""The fast per-column converters agree with the reference conversion, errors included."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestion.landing.tables import DoesNotFit, coerce, coercer
+
+TYPES = ["String", "Nullable(String)", "Int64", "Nullable(Int64)", "Float64",
+         "Nullable(Float64)", "Bool", "Nullable(Bool)", "Array(Nullable(Int64))"]
+VALUES = [None, "x", "", 0, 7, -3, 1.5, 0.0, True, False, [1, None], {"a": 1}, 2**62]
+
+
+@pytest.mark.parametrize("ch_type", TYPES)
+def test_fast_converter_equals_reference(ch_type: str) -> None:
+    fast = coercer(ch_type)
+    for value in VALUES:
+        try:
+            expected: object = coerce(value, ch_type)
+        except DoesNotFit:
+            with pytest.raises(DoesNotFit):
+                fast(value)
+            continue
+        got = fast(value)
+        assert got == expected and type(got) is type(expected), (ch_type, value)
