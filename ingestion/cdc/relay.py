@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS {HEARTBEAT_SCHEMA}.heartbeat (
     ts timestamptz NOT NULL,
     seq bigint NOT NULL
 );
+-- the relay's own metrics ride on each heartbeat, so CDC lag and rates flow through the
+-- pipeline (ClickHouse history, staging, marts) like any other change
+ALTER TABLE {HEARTBEAT_SCHEMA}.heartbeat
+    ADD COLUMN IF NOT EXISTS lag_bytes bigint,
+    ADD COLUMN IF NOT EXISTS lag_seconds double precision,
+    ADD COLUMN IF NOT EXISTS events_total bigint,
+    ADD COLUMN IF NOT EXISTS events_per_s double precision,
+    ADD COLUMN IF NOT EXISTS commit_to_ack_p95_s double precision;
 """
 
 
@@ -328,11 +336,12 @@ class Relay:
 
         while not stop.is_set():
             now = time.monotonic()
+            idle = tx is None and complete is None and unflushed == 0
             if now - last_heartbeat >= source.heartbeat_seconds:
-                self._heartbeat(conn, publisher)
+                self._heartbeat(conn, publisher, idle)
                 last_heartbeat = now
             if now - last_metrics >= 1.0:
-                self._write_metrics(idle=tx is None and complete is None and unflushed == 0)
+                self._write_metrics(idle)
                 last_metrics = now
             pending = unflushed or complete is not None
             if pending and tx is None and (unflushed >= self.max_batch
@@ -429,12 +438,20 @@ class Relay:
         self.metrics.events_total += len(sent)
         return len(sent)
 
-    def _heartbeat(self, conn: psycopg.Connection, publisher: Publisher) -> None:
-        """Write the heartbeat row (its change flows like any other) and a Debezium heartbeat."""
+    def _heartbeat(self, conn: psycopg.Connection, publisher: Publisher, idle: bool) -> None:
+        """Write the heartbeat row with the relay's metrics (its change flows like any other)
+        and a Debezium heartbeat message."""
+        m = self.metrics.as_dict(idle)
         conn.execute(
-            f"INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat (source, ts, seq) VALUES (%s, now(), 1) "
-            "ON CONFLICT (source) DO UPDATE SET ts = now(), seq = heartbeat.seq + 1",
-            (self.source.name,))
+            f"INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat AS h (source, ts, seq, lag_bytes, "
+            "lag_seconds, events_total, events_per_s, commit_to_ack_p95_s) "
+            "VALUES (%s, now(), 1, %s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET "
+            "ts = now(), seq = h.seq + 1, lag_bytes = EXCLUDED.lag_bytes, "
+            "lag_seconds = EXCLUDED.lag_seconds, events_total = EXCLUDED.events_total, "
+            "events_per_s = EXCLUDED.events_per_s, "
+            "commit_to_ack_p95_s = EXCLUDED.commit_to_ack_p95_s",
+            (self.source.name, m["lag_bytes"], m["lag_seconds"], m["events_total"],
+             m["events_per_s"], m["commit_to_ack_p95_s"]))
         topic = f"__debezium-heartbeat.{self.source.name}"
         publisher.send(topic, json.dumps({"serverName": self.source.name}).encode(),
                        json.dumps({"ts_ms": int(time.time() * 1000)}).encode())

@@ -195,6 +195,10 @@ def test_heartbeats_and_metrics(source: Source) -> None:
     beats = source.events(lambda ev: len(ev) >= 2, topic_filter=lambda t: "heartbeat" in t)
     assert all(e.value["after"]["source"] == source.name for e in beats)
     assert [e.value["after"]["seq"] for e in beats][:2] == [1, 2]
+    # the relay's metrics ride on the heartbeat row, so they flow like any other change
+    second = beats[1].value["after"]
+    assert second["events_total"] >= 1 and second["lag_bytes"] >= 0
+    assert {"lag_seconds", "events_per_s", "commit_to_ack_p95_s"} <= second.keys()
     deadline = time.monotonic() + 10
     metrics: dict = {}
     while time.monotonic() < deadline and metrics.get("events_total", 0) < 2:
