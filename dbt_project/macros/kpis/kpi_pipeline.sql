@@ -1,0 +1,58 @@
+{#-
+    Pipeline throughput and export lag at one grain, per staging table, from the current-state
+    rows (deleted ones included): rows whose latest change was committed in the bucket, and
+    the delay from source commit (_source_ts) to export (_exported_at). Staging keeps one row
+    per key, so a key changed twice counts once, in the bucket of its newest change; per-change
+    counts, CDC/consumer lag and dead letters live in ClickHouse (raw.*, raw._dead_letters,
+    raw._landing_metrics).
+-#}
+{% macro kpi_pipeline(grain) %}
+
+with changes as (
+
+    {% for source_name, table in source_tables() %}
+    select
+        '{{ source_name }}__{{ table }}' as table_name,
+        _source_ts,
+        _exported_at,
+        _is_deleted
+    from {{ source(source_name, table) }}
+    where _source_ts is not null
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+aggregated as (
+
+    select
+        {{ time_bucket('_source_ts', grain) }} as bucket_start,
+        table_name,
+        count(*) as rows_changed,
+        count(*) filter (where _is_deleted) as rows_deleted,
+        max({{ seconds_between('_source_ts', '_exported_at') }}) as max_export_lag_seconds,
+        round(avg({{ seconds_between('_source_ts', '_exported_at') }}), 3)
+            as avg_export_lag_seconds
+    from changes
+    group by 1, 2
+
+),
+
+final as (
+
+    select
+        bucket_start,
+        bucket_start + {{ grain_interval(grain) }} as bucket_end,
+        table_name,
+        rows_changed,
+        rows_deleted,
+        round(rows_changed / ({{ grain_seconds(grain) }} / 60.0), 3) as rows_per_minute,
+        max_export_lag_seconds,
+        avg_export_lag_seconds
+    from aggregated
+
+)
+
+select * from final
+
+{% endmacro %}

@@ -1,0 +1,3 @@
+{{ config(tags=['realtime']) }}
+
+{{ kpi_abandonment_rolling('day', 'kpi_calls_daily') }}

@@ -1,0 +1,3 @@
+{{ config(tags=['realtime']) }}
+
+{{ kpi_abandonment_rolling('hour', 'kpi_calls_hourly') }}

@@ -1,0 +1,3 @@
+{{ config(tags=['realtime']) }}
+
+{{ kpi_appeal_backlog('hour') }}

@@ -1,0 +1,21 @@
+with source as (
+
+    select * from {{ source('crm', 'calendar_holidays') }}
+
+),
+
+current_rows as (
+
+    select
+        calendar_id,
+        holiday,
+        name,
+        _version,
+        _source_ts,
+        _exported_at
+    from source
+    where not _is_deleted
+
+)
+
+select * from current_rows

@@ -1,0 +1,98 @@
+"""Running the project: idempotence, interruption, reconciliation, freshness, docs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from contour import dbt
+from tests.dbt_project.conftest import Built
+from tests.dbt_project.tables import contents
+
+pytestmark = pytest.mark.integration
+
+
+def test_realtime_build_twice_changes_nothing(built: Built) -> None:
+    wh = built.warehouse
+    before = contents(wh)
+    wh.dbt("build", "--select", "tag:realtime")
+    once = contents(wh)
+    wh.dbt("build", "--select", "tag:realtime")
+    assert contents(wh) == once == before
+
+
+def test_killed_run_then_rerun_gives_the_same_marts(built: Built) -> None:
+    """kill -9 dbt in the middle of a full rebuild; the next realtime run repairs it."""
+    wh = built.warehouse
+    expected = contents(wh)
+    argv, env = dbt.command(wh.config, ["build", "--select", "tag:realtime", "--full-refresh"])
+    proc = subprocess.Popen(argv, cwd=dbt.PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:   # wait until it is rebuilding marts, then kill it
+        if "START sql" in line and "model marts." in line:
+            time.sleep(1.0)
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    wh.dbt("build", "--select", "tag:realtime")
+    assert contents(wh) == expected
+
+
+def test_reconciliation_fails_with_the_differing_rows(built: Built) -> None:
+    wh = built.warehouse
+    wh.dbt("build", "--select", "tag:hourly")      # what the hourly job runs
+    assert wh.rows("SELECT count(*) FROM audit.reconcile_daily_counts") == [(8,)]
+    # lose one call attempt from the mart: the day of call_attempts -> fct_call_attempts differs
+    wh.rows("DELETE FROM marts.fct_call_attempts WHERE attempt_id = 4 RETURNING 1")
+    result = wh.dbt("build", "--select", "tag:hourly", check=False)
+    assert result.returncode == 1
+    assert "Got 1 result, configured to fail if != 0" in result.stdout
+    failures = wh.rows("SELECT table_name FROM information_schema.tables"
+                       " WHERE table_schema = 'audit_failures'")
+    assert len(failures) == 1
+    assert wh.rows(f"SELECT entity, day::text, staging_rows, marts_rows, rows_difference"
+                   f" FROM audit_failures.{failures[0][0]}") == [
+        ("call_attempts -> fct_call_attempts", "2026-11-20", 10, 9, -1)]
+    # a full refresh of the mart (and what is built on it) repairs it
+    wh.dbt("build", "--select", "fct_call_attempts+", "--full-refresh")
+    assert wh.rows("SELECT count(*) FROM audit.reconcile_daily_counts WHERE is_matching") \
+        == [(8,)]
+
+
+def test_source_freshness_reports_stale_sources(built: Built) -> None:
+    """The fixture day's newest commit (11:58 on 2026-11-20) is far older than the 60-minute
+    error threshold of the high-volume tables."""
+    result = built.warehouse.dbt("source", "freshness", check=False)
+    assert result.returncode == 1
+    assert "ERROR STALE freshness of dialer.call_attempts" in result.stdout
+    assert "crm.appeals" in result.stdout
+
+
+def test_docs_generate_documents_every_model_and_column(built: Built) -> None:
+    wh = built.warehouse
+    wh.dbt("docs", "generate")
+    target = dbt.state_dir(wh.config) / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    undocumented = []
+    models = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    # every model exists in the database (catalog) ...
+    assert models <= set(catalog["nodes"]), models - set(catalog["nodes"])
+    # ... and every model, source and column is described
+    for kind in ("nodes", "sources"):
+        for uid, entry in catalog[kind].items():
+            if kind == "nodes" and uid not in models:   # stored test failures
+                continue
+            node = manifest[kind][uid]
+            if not node.get("description"):
+                undocumented.append(uid)
+            documented = {name for name, col in node["columns"].items() if col["description"]}
+            undocumented += [f"{uid}.{c}" for c in entry["columns"] if c not in documented]
+    assert undocumented == []
+    assert len(manifest["exposures"]) == 5
