@@ -10,8 +10,11 @@ SQL, run results, docs and logs go under ``<state>/dbt/`` too, so the repository
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -23,6 +26,8 @@ PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 PROFILE = "contour"
 TARGET = "warehouse"
 PASSWORD_VAR = "CONTOUR_DBT_PASSWORD"
+DEFAULT_LANE = "realtime"
+_LANE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 
 class DbtError(ContourError):
@@ -56,7 +61,14 @@ def profiles_yml(config: Config, threads: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dbt_env(config: Config) -> dict[str, str]:
+def target_path(config: Config, lane: str = DEFAULT_LANE) -> Path:
+    """Where a lane's dbt runs write manifest, run results and compiled SQL. Runs that may
+    overlap (the every-minute realtime cycle, the hourly and daily DAGs, a backfill) use
+    lanes of their own, so they never overwrite each other's artifacts or partial parse."""
+    return state_dir(config) / ("target" if lane == DEFAULT_LANE else f"target-{lane}")
+
+
+def dbt_env(config: Config, lane: str = DEFAULT_LANE) -> dict[str, str]:
     """Environment of a dbt run: profile, target/log paths under the state folder, no
     telemetry or version check (the network is closed)."""
     folder = state_dir(config)
@@ -69,7 +81,7 @@ def dbt_env(config: Config) -> dict[str, str]:
     return config.service_env(
         DBT_PROFILES_DIR=str(folder),
         DBT_PROJECT_DIR=str(PROJECT_DIR),
-        DBT_TARGET_PATH=str(folder / "target"),
+        DBT_TARGET_PATH=str(target_path(config, lane)),
         DBT_LOG_PATH=str(folder / "logs"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_VERSION_CHECK="false",
@@ -84,17 +96,47 @@ def dbt_executable(config: Config) -> Path:
     return exe
 
 
-def command(config: Config, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def command(config: Config, args: Sequence[str], lane: str = DEFAULT_LANE
+            ) -> tuple[list[str], dict[str, str]]:
     """The argv and environment of ``dbt ARGS`` (run it with cwd=PROJECT_DIR)."""
-    return [str(dbt_executable(config)), *args], dbt_env(config)
+    return [str(dbt_executable(config)), *args], dbt_env(config, lane)
 
 
 def run(config: Config, args: Sequence[str], capture: bool = False,
-        timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        timeout: float | None = None, lane: str = DEFAULT_LANE
+        ) -> subprocess.CompletedProcess[str]:
     """Run ``dbt ARGS`` against the warehouse; ``capture`` keeps stdout/stderr."""
-    argv, env = command(config, args)
+    argv, env = command(config, args, lane)
     return subprocess.run(argv, cwd=PROJECT_DIR, env=env, capture_output=capture, text=True,
                           timeout=timeout, check=False)
+
+
+#: dbt commands that write relations: one at a time per warehouse, whatever the lane
+WRITING_COMMANDS = {"build", "run", "seed", "snapshot"}
+LOCK_KEY = 0x636F6E746F7572  # "contour"
+
+
+@contextlib.contextmanager
+def marts_lock(config: Config, dbt_args: Sequence[str]) -> Iterator[None]:
+    """Serialise dbt runs that write (e.g. a backfill and the realtime cycle building the same
+    incremental models) with a PostgreSQL advisory lock on the warehouse, held for the run;
+    it is released when this process ends, even by kill -9."""
+    if not WRITING_COMMANDS & set(dbt_args[:1]):
+        yield
+        return
+    import psycopg
+
+    try:
+        conn = psycopg.connect(config.pg_dsn("warehouse"), autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DbtError(f"the warehouse database is not reachable ({exc}); check "
+                       "`contour status`") from None
+    with conn:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+            print("contour dbt: another dbt run is writing the marts; waiting for it",
+                  file=sys.stderr, flush=True)
+            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        yield
 
 
 def cmd_dbt(config: Config, args: argparse.Namespace) -> int:
@@ -103,7 +145,10 @@ def cmd_dbt(config: Config, args: argparse.Namespace) -> int:
         return 0
     if not args.dbt_args:
         raise DbtError("no dbt command given; e.g. `contour dbt build --select tag:realtime`")
-    return run(config, args.dbt_args).returncode
+    if not _LANE.match(args.lane):
+        raise DbtError(f"++lane {args.lane!r}: use lower-case letters, digits and _")
+    with marts_lock(config, args.dbt_args):
+        return run(config, args.dbt_args, lane=args.lane).returncode
 
 
 def register(subparsers: Any) -> None:
@@ -119,6 +164,9 @@ def register(subparsers: Any) -> None:
                     "`contour dbt build --select tag:realtime`, `contour dbt docs generate`, "
                     "`contour dbt source freshness`, `contour dbt build --help` (dbt's help).",
     )
+    p.add_argument("++lane", default=DEFAULT_LANE,
+                   help="runs that may overlap use lanes of their own: separate target "
+                        f"folders under <state>/dbt/ (default {DEFAULT_LANE!r}: target/)")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="ARGS",
                    help="dbt command and its options")
     p.set_defaults(func=cmd_dbt, dbt_parser=p)

@@ -46,7 +46,8 @@ with DAG(
     def rebuild(params: dict | None = None) -> None:
         assert params is not None
         window = json.dumps({"backfill_start": params["start"], "backfill_end": params["end"]})
-        run_contour("dbt", "build", "--select", "tag:realtime", "tag:hourly", "tag:daily",
+        run_contour("dbt", "++lane", "backfill", "build", "--select", "tag:realtime",
+                    "tag:hourly", "tag:daily",
                     "--vars", window)
 
     reexport() >> rebuild()

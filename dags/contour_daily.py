@@ -24,8 +24,9 @@ with DAG(
     tags=["contour", "daily"],
     doc_md=__doc__,
 ) as dag:
-    rebuild = contour("dbt_build_daily", "dbt", "build", "--select", "tag:daily",
+    rebuild = contour("dbt_build_daily", "dbt", "++lane", "daily", "build", "--select",
+                      "tag:daily",
                       "--full-refresh")
     maintain = contour("maintain_storage", "warehouse", "maintain")
-    docs = contour("dbt_docs_generate", "dbt", "docs", "generate")
+    docs = contour("dbt_docs_generate", "dbt", "++lane", "daily", "docs", "generate")
     rebuild >> [maintain, docs]

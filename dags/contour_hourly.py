@@ -25,6 +25,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     reconcile = contour("reconcile_layers", "warehouse", "reconcile")
-    freshness = contour("dbt_source_freshness", "dbt", "source", "freshness")
-    build = contour("dbt_build_hourly", "dbt", "build", "--select", "tag:hourly")
+    freshness = contour("dbt_source_freshness", "dbt", "++lane", "hourly", "source", "freshness")
+    build = contour("dbt_build_hourly", "dbt", "++lane", "hourly", "build", "--select",
+                    "tag:hourly")
     [reconcile, freshness] >> build
