@@ -215,7 +215,7 @@ class Loader:
         self.insert(batch)
         self.advance(batch)
 
-    def insert(self, batch: Batch) -> None:
+    def insert(self, batch: Batch) -> float:
         """One block per table, then the dead letters. Runs in the flusher thread while the
         next batch is parsed, on a client of its own; it reads the table's columns once (a
         column is in ``columns`` only once its ALTER is done, so the snapshot is safe)."""
@@ -233,6 +233,7 @@ class Loader:
             self.insert_client.insert("raw._dead_letters", batch.dead,
                                       column_names=["topic", "partition", "offset", "key",
                                                     "value", "error", "at"])
+        return time.time()  # from now on the rows are queryable
 
     def advance(self, batch: Batch) -> None:
         """After the batch is stored: counters and per-partition positions (loop thread)."""
@@ -338,12 +339,11 @@ class Loader:
                 batch.broker_ts_ms.append(m.timestamp()[1])
         return batch
 
-    def _finish(self, consumer: Consumer, batch: Batch, insert: Future[None]) -> None:
+    def _finish(self, consumer: Consumer, batch: Batch, insert: Future[float]) -> None:
         """Wait for a batch's insert (re-raising its failure), then advance past it."""
-        insert.result()
-        done = time.time()
-        self.advance(batch)
+        done = insert.result()
         self.landing_delays.extend(done - t / 1000 for t in batch.broker_ts_ms if t > 0)
+        self.advance(batch)  # (after the delays: loaded_rows then covers them)
         consumer.commit(offsets=[TopicPartition(t, p, o + 1)  # advisory only
                                  for (t, p), o in batch.offsets.items()], asynchronous=True)
 
@@ -356,7 +356,7 @@ class Loader:
         self._last_discovery = 0.0
         self.prepare()
         consumer = self.consumer()
-        in_flight: tuple[Batch, Future[None]] | None = None
+        in_flight: tuple[Batch, Future[float]] | None = None
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flusher") as flusher:
                 while not stop.is_set():
