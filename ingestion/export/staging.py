@@ -1,0 +1,134 @@
+"""PostgreSQL side of the export: the ``staging`` schema, its tables, the chunk merge.
+
+``staging.<name>``: the source columns with the source types, then
+``_version bigint`` (LSN of the newest change applied), ``_is_deleted boolean`` (a deleted
+source row stays, flagged, so that a late older version cannot bring it back), ``_source_ts``
+(commit time of that change) and ``_exported_at``; primary key = the source's.
+
+``staging._export_watermarks``: per table the ``_ingested_at`` of ClickHouse up to which rows
+are merged, moved in the transaction that merges them.
+
+A chunk is COPYed into a temporary table and merged with one ``INSERT … ON CONFLICT … DO
+UPDATE … WHERE staging._version < EXCLUDED._version``: re-reading rows is harmless. A delete of
+a REPLICA IDENTITY DEFAULT table (whose event carries only the key) keeps the stored column
+values, and so does a column whose value the exporter could not find for an unchanged-TOAST
+placeholder (see :meth:`ingestion.export.exporter.Exporter._from_history`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ingestion.export.catalog import TableSpec
+
+SCHEMA = "staging"
+WATERMARKS = "_export_watermarks"
+META_DDL = ("_version bigint NOT NULL", "_is_deleted boolean NOT NULL DEFAULT false",
+            "_source_ts timestamptz", "_exported_at timestamptz NOT NULL")
+#: what a chunk row carries after the table's columns (COPY order)
+CHUNK_META = ("_version", "_is_deleted", "_source_ts", "_unchanged")
+_DDL_LOCK = 7_211_900_001  # advisory lock key: one exporter changes staging DDL at a time
+_CHUNK = sql.Identifier("_contour_export_chunk")
+
+Conn = psycopg.Connection[Any]
+
+
+def _table(name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
+
+
+def prepare_schema(conn: Conn) -> None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
+        conn.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, "
+            "ingested_at timestamptz, rows_total bigint NOT NULL, "
+            "updated_at timestamptz NOT NULL)").format(_table(WATERMARKS)))
+
+
+def staging_columns(conn: Conn, name: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (f'{SCHEMA}."{name}"',))]
+
+
+def ensure_table(conn: Conn, spec: TableSpec, existing: list[str]) -> list[str]:
+    """Create ``staging.<name>`` or add the columns it lacks; returns its columns."""
+    if existing and all(c in existing for c in spec.column_names):
+        return existing
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+        existing = staging_columns(conn, spec.name)  # another exporter may have done it
+        if not existing:
+            columns = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
+                       for c in spec.columns]
+            columns += [sql.SQL(d) for d in META_DDL]
+            columns.append(sql.SQL("PRIMARY KEY ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, spec.key))))
+            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(
+                _table(spec.name), sql.SQL(", ").join(columns)))
+        else:
+            for column in spec.columns:
+                if column.name not in existing:
+                    conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                        _table(spec.name), sql.Identifier(column.name),
+                        sql.SQL(column.pg_type)))
+        return staging_columns(conn, spec.name)
+
+
+def read_watermarks(conn: Conn) -> dict[str, tuple[Any, int, Any]]:
+    """table → (ingested_at, rows_total, updated_at)."""
+    return {r[0]: (r[1], r[2], r[3]) for r in conn.execute(sql.SQL(
+        "SELECT table_name, ingested_at, rows_total, updated_at FROM {}").format(
+        _table(WATERMARKS)))}
+
+
+class ChunkMerge:
+    """The statements of one table's chunk merge, built once per table shape."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        names = spec.column_names
+        cols = sql.SQL(", ").join(map(sql.Identifier, names))
+        target = _table(spec.name)
+        self.create = sql.SQL(
+            "CREATE TEMP TABLE {chunk} ON COMMIT DROP AS SELECT {cols}, _version, _is_deleted, "
+            "_source_ts, NULL::text[] AS _unchanged FROM {target} WITH NO DATA").format(
+            chunk=_CHUNK, cols=cols, target=target)
+        self.copy = sql.SQL("COPY {} ({}, {}) FROM STDIN").format(
+            _CHUNK, cols, sql.SQL(", ").join(map(sql.Identifier, CHUNK_META)))
+        self._target = target
+        self._key_match = sql.SQL(" AND ").join(
+            sql.SQL("c.{k} = s.{k}").format(k=sql.Identifier(k)) for k in spec.key)
+        non_key = [n for n in names if n not in spec.key]
+        # a delete of a REPLICA IDENTITY DEFAULT table carries only the key: keep the values
+        keep = "{c} = EXCLUDED.{c}" if spec.full_identity else \
+            "{c} = CASE WHEN EXCLUDED._is_deleted THEN s.{c} ELSE EXCLUDED.{c} END"
+        updates = [sql.SQL(keep).format(c=sql.Identifier(n)) for n in non_key]
+        updates += [sql.SQL("{m} = EXCLUDED.{m}").format(m=sql.Identifier(m))
+                    for m in ("_version", "_is_deleted", "_source_ts", "_exported_at")]
+        self.merge = sql.SQL(
+            "INSERT INTO {target} AS s ({cols}, _version, _is_deleted, _source_ts, _exported_at) "
+            "SELECT {cols}, _version, _is_deleted, _source_ts, now() FROM {chunk} "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE s._version < EXCLUDED._version"
+        ).format(target=target, cols=cols, chunk=_CHUNK,
+                 key=sql.SQL(", ").join(map(sql.Identifier, spec.key)),
+                 updates=sql.SQL(", ").join(updates))
+        self.watermark = sql.SQL(
+            "INSERT INTO {} AS w (table_name, ingested_at, rows_total, updated_at) "
+            "VALUES (%s, %s, %s, now()) ON CONFLICT (table_name) DO UPDATE SET "
+            "ingested_at = EXCLUDED.ingested_at, rows_total = w.rows_total + "
+            "EXCLUDED.rows_total, updated_at = now()").format(_table(WATERMARKS))
+
+    def fill_unchanged(self, column: str) -> sql.Composed:
+        """Give rows whose change left ``column`` unchanged (TOAST) the stored value."""
+        return sql.SQL(
+            "UPDATE {chunk} c SET {col} = s.{col} FROM {target} s WHERE {match} "
+            "AND {name} = ANY(c._unchanged)").format(
+            chunk=_CHUNK, col=sql.Identifier(column), target=self._target,
+            match=self._key_match, name=sql.Literal(column))
