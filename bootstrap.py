@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -118,6 +119,25 @@ def setup() -> Path:
     return venvs_dir() / "core"
 
 
+def ensure_browser() -> None:
+    """Chromium + chromedriver for the Superset browser test (Debian packages, as root).
+
+    Skipped when both are installed; otherwise a clear message and the test skips itself."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        log("chromium/chromedriver missing and cannot be installed here (needs apt-get as "
+            "root): the Superset browser test will be skipped; install them with "
+            "`apt-get install -y chromium chromium-driver`")
+        return
+    log("installing chromium and chromium-driver for the Superset browser test (apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
+    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+        run(["apt-get", "update"], "apt-get update", env)
+        run(cmd, "installing chromium and chromium-driver", env)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -134,6 +154,7 @@ def main(argv: list[str]) -> int:
     if action == "demo":
         program = [str(core / "bin" / "contour"), "demo", *rest]
     else:
+        ensure_browser()
         program = [str(core / "bin" / "python"), "-m", "pytest", *rest]
     os.chdir(ROOT)
     log("running: " + " ".join(program))

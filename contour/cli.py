@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reset)
 
     from contour import dbt as dbt_cli
+    from contour import superset_cli as superset_assets_cli
     from contour import warehouse_cli
     from dialer_core.crm import cli as crm_cli
     from dialer_core.dialer import cli as dialer_cli
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cli.register(sub)
     warehouse_cli.register(sub)
     dbt_cli.register(sub)
+    superset_assets_cli.register(sub)
     return parser
 
 

@@ -23,6 +23,7 @@ _GENERATORS = {
     "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
     "airflow_fernet_key": lambda: _fernet_key(),
     "clickhouse_reader_password": lambda: secrets.token_urlsafe(12),
+    "superset_marts_password": lambda: secrets.token_urlsafe(18),
 }
 
 

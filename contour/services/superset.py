@@ -88,6 +88,20 @@ class Superset(Service):
         self._superset("init", what="`superset init`")
         stamp.write_text(version)
 
+    def after_start(self, progress: Progress) -> None:
+        """Provision the dashboards (superset/assets) once Superset answers; idempotent and
+        a no-op when the same assets were already imported."""
+        from contour.errors import ContourError
+        from contour.superset_assets import provision
+
+        try:
+            provision(self.config, self.home / ".assets-digest", progress)
+        except ContourError as exc:
+            raise ServiceError(
+                f"superset: provisioning the dashboards failed: {exc}. Superset itself is up; "
+                "fix the cause, then run `contour superset sync` (or `contour up superset`)"
+            ) from None
+
     def _version(self) -> str:
         lock = self.config.venv("superset") / ".contour-lock"
         return lock.read_text().strip() if lock.exists() else "unknown"
