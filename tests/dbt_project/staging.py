@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ingestion.cdc.relay import HEARTBEAT_DDL, HEARTBEAT_SCHEMA
+
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = {
     "dialer": ROOT / "dialer_core" / "dialer" / "migrations",
@@ -45,9 +47,13 @@ def create_staging(conn: psycopg.Connection[Any]) -> list[str]:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(scratch)))
         for path in sorted(folder.glob("*.sql")):
             conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted repo DDL
+        conn.execute(HEARTBEAT_DDL.replace(HEARTBEAT_SCHEMA, scratch))  # the relay's table
         conn.execute("SET search_path TO public")
         for table, pk in conn.execute(_PRIMARY_KEYS, (scratch,)).fetchall():
-            name = f"{source}__{table}"
+            # (the relay's heartbeat lives in schema contour_cdc in the source: raw and
+            # staging name it <source>__contour_cdc__heartbeat)
+            name = f"{source}__{HEARTBEAT_SCHEMA}__{table}" if table == "heartbeat" \
+                else f"{source}__{table}"
             conn.execute(sql.SQL(
                 "CREATE TABLE staging.{} (LIKE {}.{} INCLUDING DEFAULTS,"
                 " _version bigint NOT NULL, _is_deleted boolean NOT NULL DEFAULT false,"

@@ -1,0 +1,147 @@
+"""The DAGs on the real embedded Airflow, with live dialer and CRM traffic.
+
+One private stack (the test kills its scheduler): the scheduler runs ``contour_realtime``
+every minute while the dialer and CRM write; runs never overlap; each run records mart
+freshness; the scheduler is killed with SIGKILL during a run and ``contour up`` repairs it; the
+next run completes; after the workload stops, the marts hold exactly the source's call attempts
+and appeals; a ``contour_backfill`` of the last hour leaves the marts as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from contour.airflow_api import AirflowApi
+from tests.conftest import ROOT, Stack, private_stack
+
+pytestmark = pytest.mark.integration
+REALTIME = "contour_realtime"
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float,
+             explain: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s. {explain()}")
+
+
+def parse(ts: str | None) -> datetime | None:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")) if ts else None
+
+
+def succeeded(api: AirflowApi, dag_id: str = REALTIME) -> list[dict]:
+    return [r for r in api.runs(dag_id) if r["state"] == "success"]
+
+
+def scheduler_pid(stack: Stack) -> int:
+    status = json.loads(stack.contour("status", "--json").stdout)
+    airflow = next(s for s in status if s["service"] == "airflow")
+    return next(p["pid"] for p in airflow["processes"] if p["name"] == "airflow-scheduler")
+
+
+def count(stack: Stack, database: str, sql: str) -> int:
+    with psycopg.connect(stack.config.pg_dsn(database)) as conn:
+        return conn.execute(sql).fetchone()[0]  # type: ignore[index]
+
+
+def marts_fingerprint(stack: Stack) -> dict[str, str]:
+    """md5 of every marts table's rows, leaving out columns that record build times."""
+    with psycopg.connect(stack.config.pg_dsn("warehouse")) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+            "AND table_type = 'BASE TABLE' ORDER BY 1")]
+        prints = {}
+        for table in tables:
+            columns = [r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'marts' AND table_name = %s AND column_name NOT LIKE '\\_%%' "
+                "AND column_name NOT IN ('built_at', 'updated_at_dbt', 'freshness_s', "
+                "'age_s', 'measured_at') ORDER BY ordinal_position", (table,))]
+            cols = ", ".join(f'"{c}"' for c in columns)
+            prints[table] = conn.execute(
+                f"SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
+                f'FROM (SELECT {cols} FROM marts."{table}") r').fetchone()[0]  # type: ignore
+        return prints
+
+
+def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None:
+    with private_stack("postgres", "kafka", "clickhouse", "airflow", "cdc", "loader") as stack:
+        api = AirflowApi(stack.config)
+        stack.contour("dialer", "seed", "--operators", "10", "--leads", "2000",
+                      "--campaigns", "2", "--replace")
+        workload = [subprocess.Popen([sys.executable, "-m", "contour", *args], env=stack.env,
+                                     cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                    for args in (["dialer", "run", "--speed", "60"],
+                                 ["crm", "run", "--speed", "600", "--hours", "1",
+                                  "--appeals-per-day", "5000"])]
+        try:
+            # the scheduler starts a run every minute; two must succeed with traffic flowing
+            wait_for("two successful realtime runs", lambda: len(succeeded(api)) >= 2, 420,
+                     lambda: f"runs: {[(r['dag_run_id'], r['state']) for r in api.runs(REALTIME)]}")
+
+            # kill -9 the scheduler while a run is in progress; `contour up` repairs it
+            wait_for("a running realtime run",
+                     lambda: any(r["state"] == "running" for r in api.runs(REALTIME)), 120)
+            before = {r["run_id"] for r in succeeded(api)}
+            os.kill(scheduler_pid(stack), signal.SIGKILL)
+            time.sleep(3)
+            stack.contour("up", "airflow")
+            wait_for("a successful run after the scheduler restart",
+                     lambda: len({r["run_id"] for r in succeeded(api)} - before) >= 2, 420)
+        finally:
+            for proc in workload:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(timeout=60)
+        stopped = datetime.now(UTC)
+
+        # runs never overlap
+        runs = [r for r in api.runs(REALTIME) if r["start_date"]]
+        spans = sorted((parse(r["start_date"]), parse(r["end_date"]) or datetime.now(UTC))
+                       for r in runs)
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert start >= end, f"overlapping realtime runs: {spans}"
+
+        # once the workload stopped, a run that started after everything landed makes the
+        # marts equal to the sources
+        def marts_match() -> bool:
+            return (count(stack, "dialer", "SELECT count(*) FROM call_attempts")
+                    == count(stack, "warehouse", "SELECT count(*) FROM marts.fct_call_attempts")
+                    and count(stack, "crm", "SELECT count(*) FROM appeals")
+                    == count(stack, "warehouse", "SELECT count(*) FROM marts.fct_appeals"))
+
+        wait_for("marts equal to the sources after the workload stopped", marts_match, 300,
+                 lambda: f"runs: {[(r['dag_run_id'], r['state']) for r in api.runs(REALTIME)]}")
+        assert count(stack, "dialer", "SELECT count(*) FROM call_attempts") > 0
+        assert count(stack, "crm", "SELECT count(*) FROM appeals") > 0
+
+        # every successful run recorded freshness per mart
+        with psycopg.connect(stack.config.pg_dsn("warehouse")) as conn:
+            recorded = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM ops.freshness")}
+        assert {r["run_id"] for r in succeeded(api)} <= recorded
+
+        # a backfill of the last hour while realtime keeps running changes nothing
+        before_backfill = marts_fingerprint(stack)
+        start = (stopped - timedelta(hours=1)).isoformat()
+        run = api.trigger("contour_backfill", {"source": "dialer", "tables": [],
+                                               "start": start, "end": stopped.isoformat()})
+        wait_for("the backfill run", lambda: next(
+            r for r in api.runs("contour_backfill") if r["run_id"] == run["dag_run_id"]
+        )["state"] in ("success", "failed"), 600)
+        assert next(r for r in api.runs("contour_backfill")
+                    if r["run_id"] == run["dag_run_id"])["state"] == "success"
+        assert marts_fingerprint(stack) == before_backfill
