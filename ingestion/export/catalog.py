@@ -134,6 +134,13 @@ class SourceCatalogs:
                                                  and identity[0] == "f")
         return self._tables[raw_name]
 
+    def captured(self, source: str) -> list[str]:
+        """Raw names of the source's captured tables (whether or not anything landed yet)."""
+        catalog, captures = self._catalog(source), self.config.cdc_source(source).captures
+        return [table_name(f"{source}.{schema}.{table}")
+                for _, schema, table in catalog.conn.execute(_SOURCE_TABLES)
+                if captures(schema, table)]
+
     def spec(self, raw_name: str, raw_columns: dict[str, str]) -> TableSpec:
         """The staging shape of ``raw.<raw_name>`` with these row columns (name → CH type)."""
         source = self.source_of(raw_name)

@@ -98,7 +98,9 @@ def cmd_once(config: Config, args: argparse.Namespace) -> int:
     try:
         names = exporter.select(args.table, args.source)
         started = time.monotonic()
-        done = exporter.export_once(names, period=period)
+        # no --table/--source: every table, and empty staging tables for empty sources too
+        done = exporter.export_once(names if args.table or args.source else None,
+                                    period=period)
     finally:
         exporter.close()
     rows = sum(done.values())

@@ -251,6 +251,19 @@ class Exporter:
         self._shapes[name] = shape
         return shape
 
+    def ensure_empty_tables(self, raw: dict[str, dict[str, str]]) -> None:
+        """Staging mirrors the sources: a captured table with nothing landed yet (an empty
+        source table) still gets its (empty) staging table, so models reading it work."""
+        for source in self.config.cdc_source_names:
+            for name in self.catalogs.captured(source):
+                if name in raw or name in self._staging:
+                    continue
+                table = self.catalogs.table(source, name)
+                if table is None or not table.key:
+                    continue
+                self._shape(name, dict.fromkeys(table.columns, "Nullable(String)"))
+                log.info("staging.%s: created empty (nothing landed yet)", name)
+
     def signatures(self) -> dict[str, int]:
         """A number per raw table that changes whenever its parts change (an insert or a
         merge): tables whose number is unchanged have nothing new to export."""
@@ -266,6 +279,8 @@ class Exporter:
         (with a ``period``: the rows of that period re-exported)."""
         started = time.monotonic()
         raw = self.raw_tables()
+        if names is None and period is None:
+            self.ensure_empty_tables(raw)
         signatures = self.signatures()
         done: dict[str, int] = {}
         for name in names if names is not None else sorted(raw):

@@ -154,6 +154,15 @@ def test_staging_equals_the_sources_after_a_dialer_and_crm_workload(pipeline: St
         assert counts["dialer__call_attempts"] > 0 and counts["crm__appeals"] > 0
         assert conn.execute("SELECT count(*) FROM staging.dialer__call_attempts "
                             "WHERE _source_ts IS NULL OR _version <= 0").fetchone()[0] == 0
+        staged = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'")}
+    # staging mirrors the sources: every captured table, empty ones included (models read them)
+    for source in ("dialer", "crm"):
+        with psycopg.connect(pipeline.config.pg_dsn(source)) as conn:
+            tables = {f"{source}__{t}" for (t,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'schema_migrations'")}
+        assert tables <= staged, f"no staging table for {sorted(tables - staged)}"
 
 
 def test_exporting_again_changes_nothing(pipeline: Stack) -> None:
