@@ -49,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="contour-bench-fresh-"))
-    env = stack_env(root / "state") | {"CONTOUR_CDC_HEARTBEAT_SECONDS": "5"}
+    env = stack_env(root / "state") | {"CONTOUR_CDC_HEARTBEAT_SECONDS": "5",
+                                         "CONTOUR_AIRFLOW_DAGS_PAUSED": "false"}
     config = Config.from_env(env)
     samples: list[float] = []
     try:

@@ -45,6 +45,8 @@ Environment variables (all optional):
 ``CONTOUR_CDC_SCHEMAS_ENABLE`` ``true`` wraps events in Kafka Connect's schema/payload form
 ``CONTOUR_CDC_PARTITIONS``     partitions of each CDC topic; default 3
 ``CONTOUR_CDC_HEARTBEAT_SECONDS`` heartbeat period; default 10
+``CONTOUR_AIRFLOW_DAGS_PAUSED`` ``true``: new DAGs start paused (nothing runs until unpaused);
+                               default ``false``: the DAGs run on their schedules
 ``CONTOUR_ALERT_COMMAND``      shell command run for every failed DAG task, besides the row in
                                ``ops.alerts`` (gets ``CONTOUR_ALERT_DAG/TASK/RUN/ERROR``)
 ``CONTOUR_HISTORY_RETENTION_DAYS`` days of row versions kept in ClickHouse ``history.*``;
@@ -115,6 +117,7 @@ ENV_VARS = (
     "CONTOUR_CDC_SCHEMAS_ENABLE",
     "CONTOUR_CDC_PARTITIONS",
     "CONTOUR_CDC_HEARTBEAT_SECONDS",
+    "CONTOUR_AIRFLOW_DAGS_PAUSED",
     "CONTOUR_ALERT_COMMAND",
     "CONTOUR_HISTORY_RETENTION_DAYS",
     *(f"CONTOUR_CDC_{db.upper()}_{kind}" for db in ("dialer", "crm")
@@ -442,6 +445,13 @@ class Config:
             partitions=int(partitions), heartbeat_seconds=heartbeat_s,
             state_dir=self.state_dir / "cdc",
         )
+
+    @property
+    def airflow_dags_paused(self) -> bool:
+        raw = self._env("CONTOUR_AIRFLOW_DAGS_PAUSED", "false").lower()
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"CONTOUR_AIRFLOW_DAGS_PAUSED={raw!r}: use true or false")
+        return raw in ("true", "1", "yes")
 
     @property
     def alert_command(self) -> str:

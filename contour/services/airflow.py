@@ -47,7 +47,7 @@ class Airflow(Service):
             AIRFLOW_HOME=str(self.home),
             AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=str(c.airflow_dags_paused),
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__PARALLELISM=str(c.airflow_parallelism),
             AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=str(c.airflow_parallelism),

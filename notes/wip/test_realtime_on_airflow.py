@@ -80,6 +80,8 @@ def marts_fingerprint(stack: Stack) -> dict[str, str]:
 def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None:
     with private_stack("postgres", "kafka", "clickhouse", "airflow", "cdc", "loader") as stack:
         api = AirflowApi(stack.config)
+        for dag_id in (REALTIME, "contour_backfill"):  # test stacks start with DAGs paused
+            api.set_paused(dag_id, False)
         stack.contour("dialer", "seed", "--operators", "10", "--leads", "2000",
                       "--campaigns", "2", "--replace")
         workload = [subprocess.Popen([sys.executable, "-m", "contour", *args], env=stack.env,

@@ -190,7 +190,7 @@ def test_superset_health_and_generated_admin_login(stack) -> None:  # noqa: ANN0
 
 
 def test_logs_command_prints_the_service_log(stack) -> None:  # noqa: ANN001
-    result = stack.contour("logs", "postgres", "-n", "200")
+    result = stack.contour("logs", "postgres", "-n", "1000000")  # (other tests log a lot)
     assert "database system is ready to accept connections" in result.stdout
     bad = stack.contour("logs", "nosuch", check=False)
     assert bad.returncode != 0 and "unknown service 'nosuch'" in bad.stderr
