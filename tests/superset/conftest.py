@@ -39,8 +39,12 @@ def _wait_landed(stack: Stack, timeout: float = 120) -> None:
     client = clickhouse_client(stack.config)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = client.query("SELECT sum(lag) FROM (SELECT argMax(lag, at) AS lag FROM "
-                            "raw._landing_metrics GROUP BY topic, partition)").result_rows
+        # only this stack's sources: other tests' loaders report their own topics here
+        rows = client.query(
+            "SELECT sum(lag) FROM (SELECT argMax(lag, at) AS lag FROM raw._landing_metrics "
+            "WHERE has({s:Array(String)}, splitByChar('.', topic)[1]) "
+            "GROUP BY topic, partition)",
+            parameters={"s": list(stack.config.cdc_source_names)}).result_rows
         if rows and rows[0][0] == 0:
             return
         time.sleep(2)
