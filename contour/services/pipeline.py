@@ -39,8 +39,12 @@ class PipelineService(Service):
         """Pipeline processes listen on no port."""
 
     def prepare(self, progress: Progress) -> None:
+        """Before (re)starting processes: a status file left by a killed process would look
+        fresh for up to STALE_AFTER_S, so health would pass before the new one reports.
+        Remove them; processes still running rewrite theirs within a second."""
         for path in self.status_files():
             path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)
 
 
 class Cdc(PipelineService):
