@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from contour.config import Config
 from contour.warehouse import alert, health, maintain, mark_freshness, reconcile, record_freshness
+from ingestion.status import configure_logging
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,10 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     mt.set_defaults(func=cmd_maintain)
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     checks = health(config, args.stall_seconds)
     for c in checks:
@@ -86,7 +82,7 @@ def cmd_freshness(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_alert(config: Config, args: argparse.Namespace) -> int:
-    _logging()
+    configure_logging()
     alert(config, args.error, dag_id=args.dag, task_id=args.task, run_id=args.run,
           try_number=args.try_number)
     return 0

@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 
+def configure_logging() -> None:
+    """Log lines of the pipeline commands: time, level, message, on stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
 def run_in_foreground(workers: list[Callable[[threading.Event], None]]) -> int:
     """Run each worker in a thread until SIGTERM/SIGINT sets their shared stop event."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
