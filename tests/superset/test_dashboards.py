@@ -173,9 +173,9 @@ def test_kpis_equal_the_dbt_kpi_tables(superset_stack: SupersetStack,
         return float(client.chart_data(ids[CHARTS_BY_FILE[name]])["result"][0]["data"][0][metric])
 
     with psycopg.connect(superset_stack.stack.config.pg_dsn("warehouse")) as conn:
-        offered, answered_sl, abandoned = conn.execute(
+        offered, answered_sl, abandoned = (int(v) for v in conn.execute(
             "SELECT sum(offered), sum(answered_within_sl), sum(abandoned) "
-            "FROM marts.kpi_calls_daily").fetchone()
+            "FROM marts.kpi_calls_daily").fetchone())
     assert offered > 0
     assert value("calls_offered", "offered") == offered
     assert value("calls_sl", "service_level") == pytest.approx(answered_sl / offered)
