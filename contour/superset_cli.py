@@ -8,7 +8,10 @@ from typing import Any
 
 from contour.config import Config
 from contour.superset_access import ensure_marts_role
-from contour.superset_assets import ASSETS_DIR, export, sync
+from contour.superset_assets import ASSETS_DIR, PROJECT_ROOT, export, sync
+from contour.superset_screens import render_dashboards
+
+SCREENSHOTS_DIR = PROJECT_ROOT / "docs" / "screenshots"
 
 
 def cmd_sync(config: Config, args: argparse.Namespace) -> int:
@@ -26,6 +29,18 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
     for rel in changed:
         print(f"wrote {Path(args.assets) / rel}")
     return 0
+
+
+def cmd_screenshots(config: Config, args: argparse.Namespace) -> int:
+    print(f"superset: opening every dashboard of {args.assets} in headless Chromium at "
+          f"{config.superset_url} (a minute or two) ...", flush=True)
+    renders = render_dashboards(config, Path(args.out), Path(args.assets))
+    for r in renders:
+        state = "ok" if r.ok else "FAILED"
+        print(f"{state:6} {r.slug:24} {r.charts}/{r.expected_charts} charts  {r.png}")
+        for error in r.errors:
+            print(f"       chart error: {error}")
+    return 0 if all(r.ok for r in renders) else 1
 
 
 def register(sub: Any) -> None:
@@ -58,3 +73,14 @@ def register(sub: Any) -> None:
                     "the result with `git diff`.")
     assets_arg(p)
     p.set_defaults(func=cmd_export)
+
+    p = actions.add_parser(
+        "screenshots", help="open every dashboard in headless Chromium, save one PNG each",
+        description="Log in as the admin, open each dashboard, wait until all its charts have "
+                    "rendered, report any chart showing an error, and save "
+                    "dashboard_<slug>.png. Exit status 1 when a chart failed. Needs chromium "
+                    "and chromedriver (Debian packages chromium, chromium-driver).")
+    assets_arg(p)
+    p.add_argument("--out", default=str(SCREENSHOTS_DIR), metavar="DIR",
+                   help=f"where the PNGs go (default {SCREENSHOTS_DIR})")
+    p.set_defaults(func=cmd_screenshots)

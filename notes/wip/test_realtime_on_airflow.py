@@ -52,6 +52,22 @@ def scheduler_pid(stack: Stack) -> int:
     return next(p["pid"] for p in airflow["processes"] if p["name"] == "airflow-scheduler")
 
 
+def explain_runs(stack: Stack, api: AirflowApi, dag_id: str = REALTIME) -> Callable[[], str]:
+    """The runs' states, and the end of the log of each failed task of the latest runs."""
+    def explain() -> str:
+        runs = api.runs(dag_id)
+        lines = [f"runs: {[(r['dag_run_id'], r['state']) for r in runs]}"]
+        for run in runs[-3:]:
+            for ti in api.task_instances(dag_id, run["dag_run_id"]):
+                lines.append(f"  {run['dag_run_id']} {ti['task_id']}: {ti['state']}")
+        logs = sorted((stack.config.data_dir("airflow") / "logs").rglob("*.log"),
+                      key=lambda p: p.stat().st_mtime)
+        for log in logs[-3:]:
+            lines.append(f"--- {log}\n{log.read_text(errors='replace')[-2500:]}")
+        return "\n".join(lines)
+    return explain
+
+
 def count(stack: Stack, database: str, sql: str) -> int:
     with psycopg.connect(stack.config.pg_dsn(database)) as conn:
         return conn.execute(sql).fetchone()[0]  # type: ignore[index]
@@ -93,17 +109,18 @@ def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None
         try:
             # the scheduler starts a run every minute; two must succeed with traffic flowing
             wait_for("two successful realtime runs", lambda: len(succeeded(api)) >= 2, 420,
-                     lambda: f"runs: {[(r['dag_run_id'], r['state']) for r in api.runs(REALTIME)]}")
+                     explain_runs(stack, api))
 
             # kill -9 the scheduler while a run is in progress; `contour up` repairs it
             wait_for("a running realtime run",
                      lambda: any(r["state"] == "running" for r in api.runs(REALTIME)), 120)
-            before = {r["run_id"] for r in succeeded(api)}
+            before = {r["dag_run_id"] for r in succeeded(api)}
             os.kill(scheduler_pid(stack), signal.SIGKILL)
             time.sleep(3)
             stack.contour("up", "airflow")
             wait_for("a successful run after the scheduler restart",
-                     lambda: len({r["run_id"] for r in succeeded(api)} - before) >= 2, 420)
+                     lambda: len({r["dag_run_id"] for r in succeeded(api)} - before) >= 2, 420,
+                     explain_runs(stack, api))
         finally:
             for proc in workload:
                 if proc.poll() is None:
@@ -127,14 +144,14 @@ def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None
                     == count(stack, "warehouse", "SELECT count(*) FROM marts.fct_appeals"))
 
         wait_for("marts equal to the sources after the workload stopped", marts_match, 300,
-                 lambda: f"runs: {[(r['dag_run_id'], r['state']) for r in api.runs(REALTIME)]}")
+                 explain_runs(stack, api))
         assert count(stack, "dialer", "SELECT count(*) FROM call_attempts") > 0
         assert count(stack, "crm", "SELECT count(*) FROM appeals") > 0
 
         # every successful run recorded freshness per mart
         with psycopg.connect(stack.config.pg_dsn("warehouse")) as conn:
             recorded = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM ops.freshness")}
-        assert {r["run_id"] for r in succeeded(api)} <= recorded
+        assert {r["dag_run_id"] for r in succeeded(api)} <= recorded
 
         # a backfill of the last hour while realtime keeps running changes nothing
         before_backfill = marts_fingerprint(stack)
@@ -142,8 +159,8 @@ def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None
         run = api.trigger("contour_backfill", {"source": "dialer", "tables": [],
                                                "start": start, "end": stopped.isoformat()})
         wait_for("the backfill run", lambda: next(
-            r for r in api.runs("contour_backfill") if r["run_id"] == run["dag_run_id"]
+            r for r in api.runs("contour_backfill") if r["dag_run_id"] == run["dag_run_id"]
         )["state"] in ("success", "failed"), 600)
         assert next(r for r in api.runs("contour_backfill")
-                    if r["run_id"] == run["dag_run_id"])["state"] == "success"
+                    if r["dag_run_id"] == run["dag_run_id"])["state"] == "success"
         assert marts_fingerprint(stack) == before_backfill

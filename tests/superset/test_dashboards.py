@@ -7,10 +7,8 @@ short real workload.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import yaml
 from contour.superset_access import MARTS_ROLE
 from contour.superset_api import SupersetApiError, SupersetClient
 from contour.superset_assets import ASSETS_DIR, Assets
-from contour.superset_layout import chart_placeholders
+from contour.superset_screens import browser_missing, render_dashboards
 from tests.conftest import ROOT
 from tests.superset.conftest import SupersetStack
 
@@ -237,23 +235,12 @@ def test_admin_password_is_not_a_default(superset_stack: SupersetStack) -> None:
 
 # ------------------------------------------------------------------ browser
 def test_dashboards_render_in_a_browser(superset_stack: SupersetStack) -> None:
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.skip("chromium and chromedriver are not installed (Debian: apt-get install -y "
-                    "chromium chromium-driver; `python3 bootstrap.py test` does it as root)")
-    config = superset_stack.stack.config
-    specs = [f"{d['slug']}={len(chart_placeholders(d['layout']))}"
-             for d in sorted(ASSETS.by_uuid("dashboards").values(),
-                             key=lambda d: d["dashboard_title"])]
-    python = config.venv_bin("superset", "python")
-    result = subprocess.run(
-        [str(python), str(Path(__file__).with_name("browser.py")), config.superset_url,
-         config.admin_user, str(ARTIFACTS), *specs],
-        env={**os.environ, "CONTOUR_BROWSER_PASSWORD": config.admin_password()},
-        capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [r["slug"] for r in reports] == [s.split("=")[0] for s in specs], result.stderr[-2000:]
-    for report, spec in zip(reports, specs, strict=True):
-        assert report["errors"] == [], report
-        assert report["charts"] == int(spec.split("=")[1]), report
-        assert Path(report["png"]).stat().st_size > 10_000
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    renders = render_dashboards(superset_stack.stack.config, ARTIFACTS)
+    assert {r.slug for r in renders} == {d["slug"] for d in ASSETS.by_uuid("dashboards").values()}
+    for render in renders:
+        assert render.errors == (), render
+        assert render.charts == render.expected_charts > 0, render
+        assert render.png.stat().st_size > 10_000

@@ -2,7 +2,9 @@
 
 Run with the Superset environment's Python (Selenium comes with Superset)::
 
-    .venvs/superset/bin/python tests/superset/browser.py URL USER OUTDIR SLUG=CHARTS...
+    .venvs/superset/bin/python contour/superset_browser.py URL USER OUTDIR SLUG=CHARTS...
+
+``contour superset screenshots`` runs it for every dashboard in the assets.
 
 The password is read from the environment (``CONTOUR_BROWSER_PASSWORD``), never from argv.
 Prints one JSON line per dashboard: ``{"slug", "charts", "errors", "png", "seconds"}``; the
