@@ -3,7 +3,7 @@
 :mod:`ingestion.cdc.typemap` says how each PostgreSQL type is encoded in the change events
 (``decimal.handling.mode=string``, adaptive time precision, numeric intervals, base64 bytes);
 the loader then stores each JSON value in a column whose type it inferred from the values
-(numbers as Int64/Float64, everything else as String, arrays as Array). A decoder undoes both
+(numbers as Int64/Float64, everything else as String, arrays as JSON text). A decoder undoes both
 steps for one column: it takes the value clickhouse-connect returns and gives what
 ``psycopg``'s text COPY writes into a column of the source's type:
 
@@ -17,7 +17,8 @@ lands as String and later holds ``"1763770509123456"``.
 
 Known losses of the encoding itself (Debezium's, not the exporter's): an interval keeps only its
 length (a month is 365.25/12 days), ``timetz`` keeps the UTC time without its offset, float
-NaN/±Infinity are null in JSON, and the loader lands a NULL array as an empty one.
+NaN/±Infinity are null in JSON. (Raw tables created before arrays landed as JSON text have
+Array columns, where a NULL array was stored as an empty one; the decoder reads both forms.)
 """
 
 from __future__ import annotations

@@ -65,12 +65,12 @@ def infer_type(value: object) -> str:
         return "Int64"
     if isinstance(value, float):
         return "Float64"
-    if isinstance(value, list):
-        if value and all(isinstance(v, int) and not isinstance(v, bool)
-                         for v in value if v is not None):
-            return "Array(Nullable(Int64))"
-        return "Array(Nullable(String))"
-    return "String"  # strings, JSON objects (as text), and nulls until a value shows the type
+    # Strings, JSON objects and arrays (as JSON text), and nulls until a value shows the type.
+    # Arrays are not Array(...): ClickHouse has no Nullable(Array), so a NULL array would land
+    # as [] and come back different from the source; as Nullable(String) the column's type
+    # does not depend on whether a null or an array came first. (Tables created by earlier
+    # versions keep their Array columns, where a NULL still lands as [].)
+    return "String"
 
 
 def coerce(value: object, ch_type: str) -> object:

@@ -172,14 +172,6 @@ def test_exporting_again_changes_nothing(pipeline: Stack) -> None:
     assert "exported" in result.stdout
 
 
-KNOWN_ARRAY_BUG = pytest.mark.xfail(
-    reason="known bug (issue 6, types from the Connect schema): the loader types a column from "
-           "the first value it sees; when that is an array, later NULL arrays land as [] and "
-           "staging shows '{}' where the source has NULL (export_types row 4). Which message "
-           "comes first varies between runs, so this fails in some runs only.", strict=False)
-
-
-@KNOWN_ARRAY_BUG
 def test_every_source_type_deletes_and_unchanged_toast(pipeline: Stack) -> None:
     _execute(pipeline, "dialer", TYPES_DDL, *TOAST_CHANGES,
              "DELETE FROM export_types WHERE id = 2")
@@ -200,7 +192,6 @@ def test_every_source_type_deletes_and_unchanged_toast(pipeline: Stack) -> None:
     assert toast == [(16000,), (16000,)]
 
 
-@KNOWN_ARRAY_BUG  # (compares every staging table, export_types included)
 def test_a_new_source_column_reaches_a_running_exporter(pipeline: Stack) -> None:
     exporter = subprocess.Popen(
         [sys.executable, "-m", "contour", "export", "run", "--interval", "0.5"],
@@ -237,7 +228,6 @@ def test_a_new_source_column_reaches_a_running_exporter(pipeline: Stack) -> None
     assert differences(pipeline.config) == {}
 
 
-@KNOWN_ARRAY_BUG  # (compares every staging table, export_types included)
 def test_kill_minus_9_mid_backfill_then_rerun_gives_identical_staging(pipeline: Stack) -> None:
     rows = 150_000
     _execute(pipeline, "dialer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion.landing.tables import DoesNotFit, coerce, coercer
+from ingestion.landing.tables import DoesNotFit, RawTable, coerce, coercer
 
 TYPES = ["String", "Nullable(String)", "Int64", "Nullable(Int64)", "Float64",
          "Nullable(Float64)", "Bool", "Nullable(Bool)", "Array(Nullable(Int64))"]
@@ -23,3 +23,15 @@ def test_fast_converter_equals_reference(ch_type: str) -> None:
             continue
         got = fast(value)
         assert got == expected and type(got) is type(expected), (ch_type, value)
+
+
+@pytest.mark.parametrize("first", [None, [1, 2], [], ["a", None]])
+def test_an_array_column_keeps_nulls_whatever_value_came_first(first: object) -> None:
+    """ClickHouse has no Nullable(Array): array columns land as JSON text, so a NULL array
+    stays NULL and an empty one stays [] regardless of which arrived first."""
+    ch_type = RawTable("t", ["id"]).column_type_for("tags", first)
+    assert ch_type == "Nullable(String)"
+    convert = coercer(ch_type)
+    assert convert(None) is None
+    assert convert([]) == "[]"
+    assert convert([1, None]) == "[1,null]"
