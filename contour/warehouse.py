@@ -111,10 +111,15 @@ def health(config: Config, stall_seconds: float = 120) -> list[Check]:
     checks: list[Check] = []
     for name in config.cdc_source_names:
         source = config.cdc_source(name)
-        with connect(config, source.database) as conn:
-            row = conn.execute(
-                "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) "
-                "FROM pg_replication_slots WHERE slot_name = %s", (source.slot,)).fetchone()
+        try:
+            with connect(config, source.database) as conn:
+                row = conn.execute(
+                    "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) "
+                    "FROM pg_replication_slots WHERE slot_name = %s", (source.slot,)).fetchone()
+        except (psycopg.Error, WarehouseError) as exc:
+            checks.append(Check(f"cdc {name}", False, f"cannot read database "
+                                f"{source.database}: {exc}"))
+            continue
         if row is None:
             checks.append(Check(f"cdc {name}", False, f"replication slot {source.slot} is "
                                 "missing: the relay never started; see `contour logs cdc`"))
@@ -132,9 +137,9 @@ def health(config: Config, stall_seconds: float = 120) -> list[Check]:
         return checks
     try:
         stalled = client.query(
-            "SELECT topic, partition, argMax(lag, at) AS lag, max(at) AS at "
+            "SELECT topic, partition, argMax(lag, at) AS last_lag, max(at) AS last_at "
             "FROM raw._landing_metrics GROUP BY topic, partition "
-            "HAVING lag > 0 AND at < now() - toIntervalSecond({s:UInt32})",
+            "HAVING last_lag > 0 AND last_at < now() - toIntervalSecond({s:UInt32})",
             parameters={"s": int(stall_seconds)}).result_rows
     except Exception as exc:  # noqa: BLE001 - table missing: the loader never ran
         checks.append(Check("landing", False, f"no landing metrics ({exc}); is the loader "

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from contour.config import Config
-from contour.warehouse import mart_sources
+from contour.warehouse import _clickhouse, health, mart_sources
+from ingestion.landing.tables import LANDING_METRICS_DDL
 from tests.conftest import Stack, run_contour
 
 pytestmark = pytest.mark.integration
@@ -124,3 +125,27 @@ def test_record_without_a_mark_says_what_to_run(pg: Stack) -> None:
                          check=False)
     assert result.returncode != 0
     assert "freshness mark" in result.stderr
+
+
+def test_health_gate_names_a_stalled_landing_partition(services: Stack) -> None:
+    """A partition whose last landing report is old and still behind fails the check."""
+    stack = services.require("postgres", "clickhouse")
+    client = _clickhouse(stack.config)
+    client.command("CREATE DATABASE IF NOT EXISTS raw")
+    client.command(LANDING_METRICS_DDL)
+    topic = f"wh{uuid.uuid4().hex[:8]}.public.t"
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    columns = ["at", "topic", "partition", "landed_offset", "high_watermark", "lag",
+               "last_source_lsn", "rows_per_s"]
+    try:
+        client.insert("raw._landing_metrics", [[old, topic, 0, 10, 10, 0, 1, 0.0]],
+                      column_names=columns)  # caught up long ago: healthy
+        assert [c for c in health(stack.config) if c.name == "landing"][0].ok
+        client.insert("raw._landing_metrics", [[old, topic, 1, 10, 25, 15, 1, 0.0]],
+                      column_names=columns)  # 15 behind and silent for 10 minutes
+        landing = [c for c in health(stack.config) if c.name == "landing"][0]
+        assert not landing.ok
+        assert f"{topic}[1] 15 messages behind" in landing.detail
+    finally:
+        client.command("DELETE FROM raw._landing_metrics WHERE topic = {t:String}",
+                       parameters={"t": topic})
