@@ -88,6 +88,7 @@ class InboundCall:
     operator_id: int | None = None
     phone: str = ""                    # the caller's number (numa)
     arrived_at: datetime | None = None
+    queued_at: datetime | None = None  # the ICP thread's clock can be ahead of the tick
 
 
 @dataclass
@@ -508,7 +509,7 @@ class Engine:
         caller waits up to their patience, then hangs up (abandoned in queue)."""
         plan, patience = self.telephony.plan_inbound(Profile())
         call = InboundCall(attempt_id, plan, now + timedelta(seconds=patience), phone=phone,
-                           arrived_at=arrived_at or now)
+                           arrived_at=arrived_at or now, queued_at=now)
         self.writer.attempt(attempt_id, now, state="queued", queued_at=now)
         self.inbound[attempt_id] = call
         self.inbound_waiting.append(attempt_id)
@@ -524,17 +525,20 @@ class Engine:
                 return
             op = min(free, key=lambda o: (o.free_since or now, o.operator_id))
             call = self.inbound[self.inbound_waiting.popleft()]
+            # offered from the ICP thread at its own clock reading, which can be a moment
+            # after this tick: never connect before the call was queued
+            at = max(now, call.queued_at or now)
             call.operator_id, op.attempt_id = op.operator_id, call.attempt_id
-            self.writer.attempt(call.attempt_id, now, state="connected", connected_at=now,
+            self.writer.attempt(call.attempt_id, at, state="connected", connected_at=at,
                                 operator_id=op.operator_id,
                                 hold_seconds=round(call.plan.hold_s))
-            self._set_status(op, "on_call", now)
+            self._set_status(op, "on_call", at)
             self.metrics.connected += 1
             if self.handled is not None and call.phone:
                 self.handled.append(HandledCall(call.attempt_id, "inbound", call.phone,
-                                                call.arrived_at or now, now, op.login))
+                                                call.arrived_at or at, at, op.login))
             talk = timedelta(seconds=call.plan.talk_s + call.plan.hold_s)
-            self._schedule(now + talk, "inbound_talk_end", call.attempt_id)
+            self._schedule(at + talk, "inbound_talk_end", call.attempt_id)
 
     def _on_inbound_give_up(self, call: InboundCall, at: datetime) -> None:
         if call.operator_id is not None:

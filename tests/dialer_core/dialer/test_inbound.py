@@ -68,3 +68,24 @@ def test_inbound_caller_hangs_up_after_their_patience(db: psycopg.Connection,
     run_simulation(engine, T0, 30)
     assert rows(db) == [("inbound", None, "closed", "abandoned", target, T0, None, s(20),
                          s(20))]
+
+
+def test_a_call_offered_ahead_of_the_tick_never_connects_before_it_queued(
+        db: psycopg.Connection, endpoint: IcpSettings):
+    """The service offers inbound calls from the ICP thread at its clock reading, which can
+    be a moment after the engine's current second (seen live: connected 1 s before queued,
+    a negative wait that failed the marts' test)."""
+    c = campaign(db, window_start="00:00", window_end="23:59:59")
+    db.execute("INSERT INTO queues (name, direction) VALUES ('inbound', 'inbound')")
+    ann = operator(db, "ann", [c])
+    engine = Engine(db, ScriptedInbound())
+    engine.tick(T0)
+    engine.operator_action(ann, "login", T0)
+    attempt_id, _ = handle_call(db, threading.Lock(), endpoint, "+79005551234",
+                                "+78001000000", T0, random.Random(1))
+    engine.offer_inbound(attempt_id, s(1))  # queued at T0+1 s ...
+    engine.step(T0)                         # ... served by the tick of T0
+    queued_at, connected_at = db.execute(
+        "SELECT queued_at, connected_at FROM call_attempts").fetchone()
+    assert queued_at == s(1)
+    assert connected_at == s(1)
