@@ -2,7 +2,9 @@
 
 Row counts per table in the source databases, ClickHouse and staging must agree (a difference
 that persists across retries fails the task, with the tables listed); ``dbt source freshness``
-checks the staging sources; the hourly models are built and tested.
+checks the staging sources; the hourly models are built and tested, and the data tests of
+the realtime models run (the every-minute DAG only runs those models, so that one failing test
+does not hold back every mart).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contour_tasks import START_DATE, contour, default_args
 
 with DAG(
     dag_id="contour_hourly",
-    description="reconciliation, dbt source freshness, dbt build tag:hourly",
+    description="reconciliation, dbt source freshness, dbt build tag:hourly, realtime tests",
     schedule="@hourly",
     start_date=START_DATE,
     catchup=False,
@@ -28,4 +30,6 @@ with DAG(
     freshness = contour("dbt_source_freshness", "dbt", "++lane", "hourly", "source", "freshness")
     build = contour("dbt_build_hourly", "dbt", "++lane", "hourly", "build", "--select",
                     "tag:hourly")
-    [reconcile, freshness] >> build
+    test_realtime = contour("dbt_test_realtime", "dbt", "++lane", "hourly", "test",
+                            "--select", "tag:realtime", "--store-failures")
+    [reconcile, freshness] >> build >> test_realtime

@@ -67,8 +67,8 @@ def test_schedule_owner_retries_tags_alerts(report: dict[str, Any], dag_id: str)
 
 def test_realtime_is_one_chain_with_a_single_dbt_invocation(report: dict[str, Any]) -> None:
     tasks = report["dags"]["contour_realtime"]["tasks"]
-    assert [t for t in tasks if "dbt" in t] == ["dbt_build_realtime"]
-    order = ["check_pipeline", "export_increments", "mark_freshness", "dbt_build_realtime",
+    assert [t for t in tasks if "dbt" in t] == ["dbt_run_realtime"]
+    order = ["check_pipeline", "export_increments", "mark_freshness", "dbt_run_realtime",
              "record_freshness"]
     for before, after in zip(order, order[1:], strict=False):
         assert tasks[after]["upstream"] == [before]
