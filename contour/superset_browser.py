@@ -55,6 +55,16 @@ def login(browser: webdriver.Chrome, url: str, user: str, password: str) -> None
     wait.until(lambda b: "/login" not in b.current_url)
 
 
+def rendered(holder: object) -> bool:
+    """The chart drew something: a canvas/svg (ECharts), a table, or text (a big number, an
+    empty-result message) inside its container — an empty container is still loading."""
+    for container in holder.find_elements(By.CSS_SELECTOR, '[data-test="chart-container"]'):
+        if container.find_elements(By.CSS_SELECTOR, "canvas, svg, table") or \
+                container.text.strip():
+            return True
+    return False
+
+
 def charts_done(browser: webdriver.Chrome, expected: int) -> bool:
     holders = browser.find_elements(By.CSS_SELECTOR, CHART)
     if len(holders) < expected:
@@ -62,8 +72,7 @@ def charts_done(browser: webdriver.Chrome, expected: int) -> bool:
     for holder in holders:
         if holder.find_elements(By.CSS_SELECTOR, LOADING):
             return False
-        if not (holder.find_elements(By.CSS_SELECTOR, '[data-test="chart-container"]')
-                or holder.find_elements(By.CSS_SELECTOR, ERROR)):
+        if not (rendered(holder) or holder.find_elements(By.CSS_SELECTOR, ERROR)):
             return False
     return True
 
