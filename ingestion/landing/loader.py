@@ -93,6 +93,8 @@ class Loader:
         #: (topic, partition) → (highest offset landed or skipped, highest source LSN landed)
         self.positions: dict[tuple[str, int], tuple[int, int]] = {}
         self._positions_changed: set[tuple[str, int]] = set()
+        #: (topic, partition) → (offset, time) of its previous metrics row, for its own rate
+        self._reported: dict[tuple[str, int], tuple[int, float]] = {}
         self._last_metrics = 0.0
         #: seconds from the broker storing a message to its row being queryable
         self.landing_delays: deque[float] = deque(maxlen=100_000)
@@ -256,19 +258,21 @@ class Loader:
     def write_metrics(self, consumer: Consumer, every: float = 5.0) -> None:
         """Landing metrics per partition, from the loader's own positions: what it landed and
         the high watermark the broker reported with the last fetch (not ListOffsets, which
-        Tansu answers wrongly)."""
+        Tansu answers wrongly). ``rows_per_s`` is the partition's own rate (messages landed
+        since its previous row), so summing it over partitions gives the loader's rate."""
         now = time.time()
         if now - self._last_metrics < every or not self._positions_changed:
             return
         self._last_metrics = now
-        rate = self._rate(self.loaded_rows)
         rows = []
-        for topic, partition in sorted(self._positions_changed):
-            offset, lsn = self.positions[(topic, partition)]
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                     cached=True)
+        for tp in sorted(self._positions_changed):
+            offset, lsn = self.positions[tp]
+            _, high = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
             high = high if high is not None and high >= 0 else offset + 1
-            rows.append([datetime.now(UTC), topic, partition, offset, high,
+            before, then = self._reported.get(tp, (offset, now))
+            rate = (offset - before) / (now - then) if now > then else 0.0
+            self._reported[tp] = (offset, now)
+            rows.append([datetime.now(UTC), tp[0], tp[1], offset, high,
                          max(0, high - offset - 1), lsn, rate])
         self._positions_changed.clear()
         self.client.insert("raw._landing_metrics", rows,
