@@ -11,6 +11,9 @@ docker-compose. The results land in the ``ops`` schema of the warehouse database
   exported for each source (heartbeats make an idle source still advance), and per mart
   ``now − newest source commit`` once dbt has built it.
 - ``ops.reconciliation``: row counts per table in the source database, ClickHouse and staging.
+- ``ops.reconciliation_daily``: for the fact tables, rows and a key checksum (sum of the
+  primary key) per UTC day in the same three layers; dbt's ``audit.reconcile_daily_counts``
+  carries the comparison on from staging to the marts.
 """
 
 from __future__ import annotations
@@ -65,6 +68,16 @@ CREATE TABLE IF NOT EXISTS ops.reconciliation (
     staging_rows bigint,
     matches boolean NOT NULL,
     PRIMARY KEY (checked_at, source, table_name)
+);
+CREATE TABLE IF NOT EXISTS ops.reconciliation_daily (
+    checked_at timestamptz NOT NULL,
+    source text NOT NULL,
+    table_name text NOT NULL,
+    day date NOT NULL,
+    source_rows bigint, clickhouse_rows bigint, staging_rows bigint,
+    source_key_sum numeric, clickhouse_key_sum numeric, staging_key_sum numeric,
+    matches boolean NOT NULL,
+    PRIMARY KEY (checked_at, source, table_name, day)
 );
 """
 
@@ -299,26 +312,91 @@ def count_layers(config: Config) -> list[Count]:
         for name in config.cdc_source_names:
             for table, rows in sorted(_source_counts(config, name).items()):
                 full = f"{name}__{table}"
+                # no table yet = nothing landed or exported (an empty source table has none)
                 ch = client.query(f"SELECT count() FROM raw.`{full}` FINAL "
                                   "WHERE _is_deleted = 0").result_rows[0][0] \
-                    if full in raw else None
+                    if full in raw else 0
                 st = conn.execute(f'SELECT count(*) FROM staging."{full}" WHERE NOT '
                                   "_is_deleted").fetchone()[0] \
-                    if full in staged else None  # type: ignore[index]
+                    if full in staged else 0  # type: ignore[index]
                 counts.append(Count(name, table, rows, ch, st))
     return counts
 
 
+#: facts also reconciled per UTC day: (source, table, timestamptz column of the day, key)
+DAILY_FACTS = (("dialer", "call_attempts", "originated_at", "attempt_id"),
+               ("dialer", "operator_status_log", "started_at", "log_id"),
+               ("dialer", "callbacks", "next_call_at", "callback_id"),
+               ("dialer", "icp_steps", "requested_at", "step_id"),
+               ("crm", "appeals", "opened_at", "appeal_id"),
+               ("crm", "tickets", "created_at", "ticket_id"))
+
+Tally = dict[str, tuple[int, int]]  # UTC day (YYYY-MM-DD) → (rows, sum of the key)
+
+
+@dataclass
+class DayCount:
+    """One fact table's rows and key checksum on one UTC day, per layer."""
+
+    source: str
+    table: str
+    day: str
+    layers: tuple[tuple[int, int], ...]  # source, ClickHouse, staging
+
+    @property
+    def matches(self) -> bool:
+        return self.layers[0] == self.layers[1] == self.layers[2]
+
+
+def _pg_days(conn: psycopg.Connection, relation: str, day: str, key: str,
+             where: str = "") -> Tally:
+    rows = conn.execute(
+        f"SELECT to_char({day} AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*), "
+        f"coalesce(sum({key}), 0) FROM {relation} {where} GROUP BY 1").fetchall()
+    return {d: (int(n), int(k)) for d, n, k in rows}
+
+
+def count_days(config: Config, tables: set[str] | None = None) -> list[DayCount]:
+    """Rows and key sums per UTC day of :data:`DAILY_FACTS` in source, ClickHouse, staging.
+    Debezium encodes timestamptz as ISO-8601 UTC text, so its first 10 characters are the
+    UTC day in ClickHouse too."""
+    client = _clickhouse(config)
+    raw = {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = 'raw' "
+                                      "AND NOT startsWith(name, '_')").result_rows}
+    result: list[DayCount] = []
+    with connect(config) as warehouse:
+        staged = set(_staging_tables(warehouse))
+        for name, table, day, key in DAILY_FACTS:
+            full = f"{name}__{table}"
+            if name not in config.cdc_source_names or (tables and full not in tables):
+                continue
+            with connect(config, config.cdc_source(name).database) as conn:
+                layers: list[Tally] = [_pg_days(conn, f'"{table}"', day, key)]
+            layers.append({d: (int(n), int(k)) for d, n, k in client.query(
+                f"SELECT substring({day}, 1, 10), count(), sum({key}) FROM raw.`{full}` FINAL "
+                f"WHERE _is_deleted = 0 AND isNotNull({day}) GROUP BY 1").result_rows}
+                if full in raw else {})
+            layers.append(_pg_days(warehouse, f'staging."{full}"', day, key,
+                                   "WHERE NOT _is_deleted") if full in staged else {})
+            days = sorted(set().union(*layers))
+            result += [DayCount(name, table, d, tuple(t.get(d, (0, 0)) for t in layers))
+                       for d in days]
+    return result
+
+
 def reconcile(config: Config, attempts: int = 4, pause: float = 20.0,
-              tables: set[str] | None = None) -> list[Count]:
-    """Compare row counts per table across the layers. Changes in flight make counts differ
-    for a moment, so a difference must persist over ``attempts`` checks ``pause`` seconds
-    apart to count; the last check is stored in ``ops.reconciliation``."""
+              tables: set[str] | None = None) -> tuple[list[Count], list[DayCount]]:
+    """Compare row counts per table, and rows and key sums per day of the fact tables, across
+    the layers. Changes in flight make them differ for a moment, so a difference must persist
+    over ``attempts`` checks ``pause`` seconds apart to count; the last check is stored in
+    ``ops.reconciliation`` and ``ops.reconciliation_daily``."""
     counts: list[Count] = []
+    days: list[DayCount] = []
     for attempt in range(attempts):
         counts = [c for c in count_layers(config)
                   if tables is None or f"{c.source}__{c.table}" in tables]
-        if all(c.matches for c in counts) or attempt == attempts - 1:
+        days = count_days(config, tables)
+        if all(c.matches for c in [*counts, *days]) or attempt == attempts - 1:
             break
         time.sleep(pause)
     checked_at = datetime.now(UTC)
@@ -329,8 +407,14 @@ def reconcile(config: Config, attempts: int = 4, pause: float = 20.0,
                 "INSERT INTO ops.reconciliation VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [(checked_at, c.source, c.table, c.source_rows, c.clickhouse_rows,
                   c.staging_rows, c.matches) for c in counts])
+            cur.executemany(
+                "INSERT INTO ops.reconciliation_daily VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(checked_at, d.source, d.table, d.day, *(t[0] for t in d.layers),
+                  *(t[1] for t in d.layers), d.matches)
+                 for d in days])
         conn.commit()
-    return counts
+    return counts, days
 
 
 # ---------------------------------------------------------------------- maintenance

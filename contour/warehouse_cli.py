@@ -44,8 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     al.set_defaults(func=cmd_alert)
 
     rec = actions.add_parser("reconcile", help="compare row counts: source, ClickHouse, staging",
-                             description="Exit 1 listing the tables whose counts still differ "
-                                         "after the retries (changes in flight settle first).")
+                             description="Row counts per table, and rows and key sums per UTC "
+                                         "day of the fact tables, in the source databases, "
+                                         "ClickHouse and staging (stored in "
+                                         "ops.reconciliation[_daily]). Exit 1 listing what "
+                                         "still differs after the retries (changes in flight "
+                                         "settle first).")
     rec.add_argument("--attempts", type=int, default=4)
     rec.add_argument("--pause", type=float, default=20.0, help="seconds between attempts")
     rec.add_argument("--table", action="append", default=None,
@@ -89,16 +93,23 @@ def cmd_alert(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
-    counts = reconcile(config, args.attempts, args.pause,
-                       set(args.table) if args.table else None)
+    counts, days = reconcile(config, args.attempts, args.pause,
+                             set(args.table) if args.table else None)
     print(f"{'table':<40} {'source':>10} {'clickhouse':>10} {'staging':>10}")
     for c in counts:
         mark = "" if c.matches else "   <- differs"
         print(f"{c.source + '.' + c.table:<40} {c.source_rows!s:>10} {c.clickhouse_rows!s:>10} "
               f"{c.staging_rows!s:>10}{mark}")
+    bad_days = [d for d in days if not d.matches]
+    print(f"\nper UTC day (rows, sum of keys) of {len({(d.source, d.table) for d in days})} "
+          f"fact tables: {len(days) - len(bad_days)} of {len(days)} table-days match")
+    for d in bad_days:
+        print(f"{d.source + '.' + d.table:<30} {d.day}  source {d.layers[0]}  clickhouse "
+              f"{d.layers[1]}  staging {d.layers[2]}   <- differs")
     bad = [c for c in counts if not c.matches]
-    if bad:
-        print(f"{len(bad)} table(s) differ after {args.attempts} checks", file=sys.stderr)
+    if bad or bad_days:
+        print(f"{len(bad)} table(s) and {len(bad_days)} table-day(s) differ after "
+              f"{args.attempts} checks", file=sys.stderr)
         return 1
     return 0
 

@@ -165,6 +165,36 @@ def test_staging_equals_the_sources_after_a_dialer_and_crm_workload(pipeline: St
         assert tables <= staged, f"no staging table for {sorted(tables - staged)}"
 
 
+def test_reconcile_matches_every_layer_and_names_the_day_that_differs(
+        pipeline: Stack) -> None:
+    """`contour warehouse reconcile`: row counts per table and rows + key sums per UTC day of
+    the facts agree across source, ClickHouse and staging; a staged row whose key changed
+    (same count, different checksum) is reported with its day."""
+    _export_until_equal(pipeline)
+    result = pipeline.contour("warehouse", "reconcile", "--attempts", "3", "--pause", "3")
+    assert "table-days match" in result.stdout
+    with psycopg.connect(pipeline.config.pg_dsn("warehouse"), autocommit=True) as conn:
+        matched = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE matches), count(DISTINCT table_name) "
+            "FROM ops.reconciliation_daily").fetchone()
+        assert matched[0] == matched[1] > 0 and matched[2] >= 4, matched
+        attempt, day = conn.execute(
+            "SELECT attempt_id, to_char(originated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') "
+            "FROM staging.dialer__call_attempts ORDER BY attempt_id LIMIT 1").fetchone()
+        conn.execute("UPDATE staging.dialer__call_attempts SET attempt_id = attempt_id + "
+                     "1000000000 WHERE attempt_id = %s", (attempt,))
+        try:
+            failed = pipeline.contour("warehouse", "reconcile", "--attempts", "1",
+                                      "--table", "dialer__call_attempts", check=False)
+        finally:
+            conn.execute("UPDATE staging.dialer__call_attempts SET attempt_id = %s "
+                         "WHERE attempt_id = %s", (attempt, attempt + 1_000_000_000))
+    assert failed.returncode == 1, failed.stdout
+    assert [line.split()[:2] for line in failed.stdout.splitlines()
+            if line.endswith("<- differs")] == [["dialer.call_attempts", day]], failed.stdout
+    assert "0 table(s) and 1 table-day(s) differ" in failed.stderr
+
+
 def test_exporting_again_changes_nothing(pipeline: Stack) -> None:
     before = _snapshot(pipeline)
     result = pipeline.contour("export", "once")
