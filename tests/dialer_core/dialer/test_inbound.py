@@ -37,8 +37,9 @@ def rows(db: psycopg.Connection) -> list[tuple]:
                       " ORDER BY attempt_id").fetchall()
 
 
-def test_queued_inbound_call_connects_to_a_free_operator(db: psycopg.Connection,
-                                                         endpoint: IcpSettings):
+def ann_ready_with_a_queued_call(db: psycopg.Connection, endpoint: IcpSettings
+                                 ) -> tuple[Engine, int, int]:
+    """Operator ann logged in at T0 and one inbound call that ICP routed to a queue."""
     c = campaign(db, window_start="00:00", window_end="23:59:59")
     db.execute("INSERT INTO queues (name, direction) VALUES ('inbound', 'inbound')")
     ann = operator(db, "ann", [c])
@@ -48,6 +49,12 @@ def test_queued_inbound_call_connects_to_a_free_operator(db: psycopg.Connection,
     attempt_id, target = handle_call(db, threading.Lock(), endpoint, "+79005551234",
                                      "+78001000000", T0, random.Random(1))
     assert target == "queue:couriers"
+    return engine, ann, attempt_id
+
+
+def test_queued_inbound_call_connects_to_a_free_operator(db: psycopg.Connection,
+                                                         endpoint: IcpSettings):
+    engine, ann, attempt_id = ann_ready_with_a_queued_call(db, endpoint)
     engine.offer_inbound(attempt_id, T0)
     run_simulation(engine, T0, 80)
     assert rows(db) == [("inbound", ann, "closed", "answered", "queue:couriers", T0, T0, s(60),
@@ -75,14 +82,7 @@ def test_a_call_offered_ahead_of_the_tick_never_connects_before_it_queued(
     """The service offers inbound calls from the ICP thread at its clock reading, which can
     be a moment after the engine's current second (seen live: connected 1 s before queued,
     a negative wait that failed the marts' test)."""
-    c = campaign(db, window_start="00:00", window_end="23:59:59")
-    db.execute("INSERT INTO queues (name, direction) VALUES ('inbound', 'inbound')")
-    ann = operator(db, "ann", [c])
-    engine = Engine(db, ScriptedInbound())
-    engine.tick(T0)
-    engine.operator_action(ann, "login", T0)
-    attempt_id, _ = handle_call(db, threading.Lock(), endpoint, "+79005551234",
-                                "+78001000000", T0, random.Random(1))
+    engine, _, attempt_id = ann_ready_with_a_queued_call(db, endpoint)
     engine.offer_inbound(attempt_id, s(1))  # queued at T0+1 s ...
     engine.step(T0)                         # ... served by the tick of T0
     queued_at, connected_at = db.execute(
