@@ -302,10 +302,15 @@ def _source_counts(config: Config, name: str) -> dict[str, int]:
             for s, t in tables}
 
 
+def _raw_tables(client: Any) -> set[str]:
+    """The landed tables in ClickHouse ``raw`` (not the loader's own ``_…`` tables)."""
+    return {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = 'raw' "
+                                       "AND NOT startsWith(name, '_')").result_rows}
+
+
 def count_layers(config: Config) -> list[Count]:
     client = _clickhouse(config)
-    raw = {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = 'raw' "
-                                      "AND NOT startsWith(name, '_')").result_rows}
+    raw = _raw_tables(client)
     with connect(config) as conn:
         staged = set(_staging_tables(conn))
         counts = []
@@ -361,8 +366,7 @@ def count_days(config: Config, tables: set[str] | None = None) -> list[DayCount]
     Debezium encodes timestamptz as ISO-8601 UTC text, so its first 10 characters are the
     UTC day in ClickHouse too."""
     client = _clickhouse(config)
-    raw = {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = 'raw' "
-                                      "AND NOT startsWith(name, '_')").result_rows}
+    raw = _raw_tables(client)
     result: list[DayCount] = []
     with connect(config) as warehouse:
         staged = set(_staging_tables(warehouse))
