@@ -12,8 +12,9 @@ On a private stack (free ports, temporary state folder; a running demo is not to
    over past days, outside the realtime lookback, as history does).
 3. Full rebuild: ``contour dbt build --full-refresh`` (models and tests), timed.
 4. Realtime cycle: the workload runs one more wall-clock minute; once ClickHouse has landed
-   it, ``contour export once`` + ``contour dbt build --select tag:realtime`` is timed (target:
-   under 20 s).
+   it, ``contour export once`` is timed, then ``contour dbt run --select tag:realtime`` (what
+   the ``contour_realtime`` DAG runs) and ``contour dbt build --select tag:realtime`` (the same
+   models plus their data tests, the issue's definition of a cycle). Target: under 20 s.
 
 Prints the figures (``--json`` for one JSON object). Not a test: it asserts nothing.
 """
@@ -176,9 +177,12 @@ def main() -> None:
         stop(procs)
         wait_landed(config)
         export_s = contour(env, "export", "once")
-        dbt_s = contour(env, "dbt", "build", "--select", "tag:realtime")
-        figures.update(export_s=round(export_s, 1), dbt_realtime_s=round(dbt_s, 1),
-                       realtime_cycle_s=round(export_s + dbt_s, 1), target_cycle_s=20)
+        run_s = contour(env, "dbt", "run", "--select", "tag:realtime")
+        build_s = contour(env, "dbt", "build", "--select", "tag:realtime")
+        figures.update(export_s=round(export_s, 1), dbt_run_realtime_s=round(run_s, 1),
+                       dbt_build_realtime_s=round(build_s, 1),
+                       cycle_run_s=round(export_s + run_s, 1),
+                       cycle_build_s=round(export_s + build_s, 1), target_cycle_s=20)
     finally:
         if not args.keep:
             subprocess.run([sys.executable, "-m", "contour", "down"], env=env, cwd=ROOT,
@@ -190,9 +194,12 @@ def main() -> None:
     print(f"staging rows: {figures['call_attempts']:,} call attempts, "
           f"{figures['appeals']:,} appeals (multiplied in {figures['multiply_s']} s)")
     print(f"full rebuild (dbt build --full-refresh): {figures['full_rebuild_s']} s")
-    print(f"realtime cycle: export {figures['export_s']} s + dbt build tag:realtime "
-          f"{figures['dbt_realtime_s']} s = {figures['realtime_cycle_s']} s "
-          f"(target < 20 s: {'met' if figures['realtime_cycle_s'] < 20 else 'MISSED'})")
+    for label, dbt_key, cycle_key in (("run", "dbt_run_realtime_s", "cycle_run_s"),
+                                      ("build", "dbt_build_realtime_s", "cycle_build_s")):
+        cycle = figures[cycle_key]
+        print(f"realtime cycle: export {figures['export_s']} s + dbt {label} tag:realtime "
+              f"{figures[dbt_key]} s = {cycle} s "
+              f"(target < 20 s: {'met' if cycle < 20 else 'MISSED'})")
 
 
 if __name__ == "__main__":

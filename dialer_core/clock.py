@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+import psycopg
 
 
 class Clock(Protocol):
@@ -40,6 +43,35 @@ class SimClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+def newest_recorded(dsn: str, columns: tuple[str, ...]) -> datetime | None:
+    """The newest of the ``table.column`` timestamps in the database; None when it holds none
+    (or is not migrated yet)."""
+    selects = " UNION ALL ".join(
+        f"SELECT max({column}) AS t FROM {table}"
+        for table, column in (c.split(".", 1) for c in columns))
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            row = conn.execute(f"SELECT max(t) FROM ({selects}) s").fetchone()  # type: ignore[arg-type]
+    except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
+        return None  # not migrated yet / not reachable: the service's own start says so
+    return row[0] if row else None
+
+
+def resumed_clock(speed: float, start: datetime | None, newest: datetime | None,
+                  say: Callable[[str], object] = print) -> SimClock:
+    """A simulated clock that never runs backwards across restarts: a run at speed 60 writes
+    events hours ahead of the wall clock, so a restarted service starting at "now" would write
+    new events before old ones (overlapping operator states, negative durations). It starts at
+    ``start`` (default now) or, when the database already holds later events, at the newest."""
+    begin = (start or datetime.now(UTC)).astimezone(UTC)
+    if newest is not None and newest > begin:
+        say(f"simulated clock resumes at {newest:%Y-%m-%d %H:%M:%S} UTC, the newest event "
+            f"already recorded (later than {begin:%Y-%m-%d %H:%M:%S}): time never runs "
+            "backwards across a restart")
+        begin = newest
+    return SimClock(speed, begin)
 
 
 class ManualClock:

@@ -23,7 +23,7 @@ import psycopg
 from contour.config import Config
 from contour.errors import ContourError, ServiceError
 from dialer_core import crm
-from dialer_core.clock import Clock, SimClock
+from dialer_core.clock import Clock, newest_recorded, resumed_clock
 from dialer_core.crm import reference
 from dialer_core.crm.api import CrmApi, make_server
 from dialer_core.crm.simulation import Simulation
@@ -113,8 +113,14 @@ def start(dsn: str, clock: Clock, workload: WorkloadConfig,
     return Running(server, Simulation(conn, ref, workload), f"http://{host}:{port}")
 
 
+#: where the newest simulated time of a previous run is recorded (see resumed_clock)
+RECORDED = ("appeals.updated_at", "tickets.updated_at")
+
+
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    clock = SimClock(speed=args.speed, start=args.start)
+    newest = None if args.start else newest_recorded(config.pg_dsn(crm.DATABASE), RECORDED)
+    clock = resumed_clock(args.speed, args.start, newest,
+                          lambda m: print(f"crm: {m}", flush=True))
     workload = WorkloadConfig(appeals_per_day=args.appeals_per_day, seed=args.seed)
     running = start(config.pg_dsn(crm.DATABASE), clock, workload, args.listen)
     print(f"crm: API on {running.url}/ ; simulated time {clock.now():%Y-%m-%d %H:%M} UTC "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from contour.config import Config
-from dialer_core.clock import SimClock
+from dialer_core.clock import newest_recorded, resumed_clock
 from dialer_core.dialer.db import connect, migrate_dialer
 from dialer_core.dialer.seed import demo_spec, seed
 from dialer_core.dialer.service import ServiceOptions, run
@@ -91,6 +91,11 @@ def _seed(config: Config, args: argparse.Namespace, replace: bool) -> int:
     return 0
 
 
+#: where the newest simulated time of a previous run is recorded (see resumed_clock)
+RECORDED = ("operator_status_log.started_at", "operator_status_log.ended_at",
+            "call_attempts.updated_at")
+
+
 def cmd_seed(config: Config, args: argparse.Namespace) -> int:
     return _seed(config, args, args.replace)
 
@@ -102,7 +107,8 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
         empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM campaigns)").fetchone()
     if empty and empty[0]:
         _seed(config, args, replace=False)
-    clock = SimClock(args.speed)
+    clock = resumed_clock(args.speed, None, newest_recorded(config.pg_dsn("dialer"), RECORDED),
+                          lambda m: print(f"dialer: {m}", flush=True))
     options = ServiceOptions(seed=args.seed, api_port=args.api_port,
                              inbound_per_minute=args.inbound_per_minute,
                              crm_link=args.crm_link)

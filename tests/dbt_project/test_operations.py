@@ -25,6 +25,41 @@ def test_realtime_build_twice_changes_nothing(built: Built) -> None:
     assert contents(wh) == once == before
 
 
+def test_views_are_replaced_only_when_they_change(built: Built) -> None:
+    """The realtime cycle keeps an unchanged view (same relation, not dropped and created
+    again); a changed definition, a view dropped behind dbt's back (and its dependents) and
+    --full-refresh replace it."""
+    wh = built.warehouse
+    view = "stg.stg_dialer__call_attempts"
+    dependent = "intermediate.int_call_attempts__lifecycle"
+
+    def oids() -> list[tuple[int | None, ...]]:
+        return wh.rows(f"SELECT to_regclass('{view}')::oid, to_regclass('{dependent}')::oid")
+
+    wh.dbt("run", "--select", "tag:realtime")
+    first = oids()
+    assert None not in first[0]
+    wh.dbt("run", "--select", "tag:realtime")
+    assert oids() == first
+
+    wh.rows(f"UPDATE dbt_state.view_fingerprints SET sql_md5 = 'an older definition' "
+            f"WHERE relation = '{view}' RETURNING 1")
+    wh.dbt("run", "--select", "tag:realtime")
+    replaced = oids()
+    assert replaced[0][0] != first[0][0]
+    assert None not in replaced[0]
+
+    with wh.connect() as conn:
+        conn.execute(f"DROP VIEW {view} CASCADE")  # type: ignore[arg-type]
+    assert oids()[0] == (None, None)
+    wh.dbt("run", "--select", "tag:realtime")
+    recreated = oids()
+    assert None not in recreated[0]
+
+    wh.dbt("run", "--select", view.split(".")[1], "--full-refresh")
+    assert oids()[0][0] != recreated[0][0]
+
+
 def test_killed_run_then_rerun_gives_the_same_marts(built: Built) -> None:
     """kill -9 dbt in the middle of a full rebuild; the next realtime run repairs it."""
     wh = built.warehouse

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from dialer_core.clock import newest_recorded, resumed_clock
 from dialer_core.dialer.callbacks import create_callback
+from dialer_core.dialer.cli import RECORDED
 from dialer_core.dialer.engine import Engine, run_simulation
 from dialer_core.dialer.recovery import recover
 
@@ -39,3 +41,30 @@ def test_recover_releases_what_a_killed_engine_held(db: psycopg.Connection):
     assert db.execute("SELECT status FROM operators ORDER BY operator_id").fetchall() == [
         ("ready",), ("ready",)]
     assert recover(db, later) == {"attempts": 0, "leads": 0, "callbacks": 0, "operators": 0}
+
+
+def test_a_restarted_simulated_clock_resumes_after_the_newest_event(db: psycopg.Connection,
+                                                                    dialer_dsn: str):
+    """A run at speed 60 writes events hours ahead of the wall clock; the next run must not
+    start its clock back at "now" (it would write operator states overlapping the old ones)."""
+    assert newest_recorded(dialer_dsn, RECORDED) is None          # nothing recorded yet
+    c = campaign(db, window_start="00:00", window_end="23:59:59")
+    ann = operator(db, "ann", [c])
+    engine = Engine(db, ScriptedTelephony())
+    ahead = datetime.now(UTC) + timedelta(hours=5)
+    engine.tick(ahead)
+    engine.operator_action(ann, "login", ahead)
+    engine.operator_action(ann, "logout", ahead + timedelta(minutes=1))
+    newest = newest_recorded(dialer_dsn, RECORDED)
+    assert newest == ahead + timedelta(minutes=1)
+    said: list[str] = []
+    clock = resumed_clock(60, None, newest, said.append)
+    assert newest <= clock.now() < newest + timedelta(minutes=5)
+    assert "resumes" in said[0]
+    # a database behind the wall clock (or an explicit start after it) changes nothing
+    assert resumed_clock(1, None, T0, said.append).now() > datetime.now(UTC) - timedelta(minutes=1)
+    assert len(said) == 1
+
+
+def test_newest_recorded_of_a_database_not_migrated_is_none(pg) -> None:  # type: ignore[no-untyped-def]
+    assert newest_recorded(pg.config.pg_dsn("postgres"), RECORDED) is None
