@@ -19,18 +19,30 @@ def configure_logging() -> None:
 
 
 def run_in_foreground(workers: list[Callable[[threading.Event], None]]) -> int:
-    """Run each worker in a thread until SIGTERM/SIGINT sets their shared stop event."""
+    """Run each worker in a thread until SIGTERM/SIGINT sets their shared stop event. A
+    worker that raises (an error it must not retry) stops them all: exit status 1, the error
+    in the log."""
     configure_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [threading.Thread(target=work, args=(stop,)) for work in workers]
+    failed: list[BaseException] = []
+
+    def guarded(work: Callable[[threading.Event], None]) -> None:
+        try:
+            work(stop)
+        except Exception as exc:  # noqa: BLE001 - reported, then every worker stops
+            logging.getLogger("contour").error("stopping: %s", exc)
+            failed.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=(work,)) for work in workers]
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
         for thread in threads:
             thread.join(timeout=0.5)
-    return 0
+    return 1 if failed else 0
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:

@@ -14,6 +14,11 @@ Delivery (DESIGN.md, "Delivery contract"):
 - The initial snapshot is read from the slot's exported snapshot, so streaming continues from
   the slot's consistent point with no gap and no overlap. An interrupted snapshot is redone
   from scratch with a new slot.
+- A slot PostgreSQL invalidated (``wal_status = 'lost'``: it fell more than
+  ``max_slot_wal_keep_size`` behind) cannot stream again: the relay logs what was lost, drops
+  it and snapshots the source with a new slot (every row again at its current state; rows
+  deleted in the gap stay downstream until reconciled). With snapshot mode ``never`` it stops
+  with an error saying how to recover instead.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 import psycopg
 
 from contour.config import CdcSource
+from contour.errors import ContourError
 from ingestion.cdc import pgoutput
 from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
 from ingestion.cdc.offsets import Offsets, OffsetStore
@@ -71,6 +77,7 @@ class Metrics:
     confirmed_lsn: int = 0
     snapshot: str = "not started"
     conversion_errors: int = 0  # values that could not be mapped and went out as text
+    slot_invalidations: int = 0  # slots PostgreSQL invalidated (each followed by a snapshot)
     started_at: float = field(default_factory=time.time)
     #: seconds from each transaction's commit to the broker's acknowledgement of all its events
     ack_delays: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
@@ -99,6 +106,7 @@ class Metrics:
             "server_wal_end": pgoutput.lsn_to_str(self.server_wal_end),
             "lag_bytes": lag_bytes, "lag_seconds": round(lag_s, 3), "snapshot": self.snapshot,
             "values_published_as_text": self.conversion_errors,
+            "slot_invalidations": self.slot_invalidations,
             "commit_to_ack_p50_s": self.ack_delay_quantile(0.5),
             "commit_to_ack_p95_s": self.ack_delay_quantile(0.95),
             "updated_at": time.time(),
@@ -167,6 +175,11 @@ class Catalog:
                                       [Column(r[0], r[1], r[2], False) for r in rows]))
 
 
+class SlotLostError(ContourError):
+    """PostgreSQL invalidated the replication slot and the snapshot mode forbids a new
+    snapshot: the relay cannot go on without losing changes. Not retried."""
+
+
 class Relay:
     """Runs one source until ``stop`` is set; reconnects after failures."""
 
@@ -188,6 +201,8 @@ class Relay:
         while not stop.is_set():
             try:
                 self.run_once(stop)
+            except SlotLostError:
+                raise
             except Exception as exc:  # noqa: BLE001 - any failure: log, wait, resume
                 if stop.is_set():
                     break
@@ -223,9 +238,46 @@ class Relay:
         return conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
                             (self.source.slot,)).fetchone() is not None
 
+    def _slot_invalidation(self, conn: psycopg.Connection) -> str | None:
+        """Why PostgreSQL invalidated the slot (its WAL is gone), or None while it is usable.
+        (``invalidation_reason`` exists from PostgreSQL 17; ``wal_status`` from 13.)"""
+        row = conn.execute("SELECT s.wal_status, to_jsonb(s) ->> 'invalidation_reason' "
+                           "FROM pg_replication_slots s WHERE slot_name = %s",
+                           (self.source.slot,)).fetchone()
+        if row is None or row[0] != "lost":
+            return None
+        return row[1] or "wal_removed"
+
+    def _drop_lost_slot(self, conn: psycopg.Connection, reason: str) -> None:
+        """A lost slot cannot stream again. Unless the snapshot mode is ``never``, drop it:
+        the caller makes a new one and snapshots the source, which publishes every row at
+        its current state again (rows deleted meanwhile stay downstream until reconciled)."""
+        source = self.source
+        offsets = self.offsets_store.load()
+        since = pgoutput.lsn_to_str(offsets.end_lsn) if offsets else "its last position"
+        what = (f"cdc {source.name}: PostgreSQL invalidated replication slot {source.slot} "
+                f"({reason}): the WAL after {since} was removed before the relay read it "
+                "(the slot was more than max_slot_wal_keep_size behind, e.g. while the relay "
+                "was down or a long transaction held WAL back), so those changes can no "
+                "longer be streamed")
+        if source.snapshot_mode == "never":
+            raise SlotLostError(
+                f"{what}. With CONTOUR_CDC_SNAPSHOT_MODE=never the relay stops here: set it "
+                "to when_needed (or initial) to re-snapshot the source, or drop the slot "
+                f"(SELECT pg_drop_replication_slot('{source.slot}')) to stream from now on "
+                "and accept the gap")
+        log.error("%s. Re-snapshotting the source: every row is published again at its "
+                  "current state; rows deleted meanwhile stay in the warehouse until "
+                  "reconciled (`contour warehouse reconcile` shows them).", what)
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (source.slot,))
+        self.metrics.slot_invalidations += 1
+
     def _ensure_slot(self, conn: psycopg.Connection, stream: ReplicationStream,
                      catalog: Catalog, publisher: Publisher) -> Offsets:
         source = self.source
+        reason = self._slot_invalidation(conn)
+        if reason is not None:
+            self._drop_lost_slot(conn, reason)
         offsets = self.offsets_store.load()
         exists = self._slot_exists(conn)
         usable = exists and offsets is not None and offsets.slot == source.slot and (

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from contour.config import Config
+from ingestion.cdc.relay import Relay, SlotLostError
 from ingestion.cdc.typemap import UNAVAILABLE
 from tests.conftest import private_stack
 from tests.ingestion.cdc.conftest import Event, Source, changes, fresh_source
@@ -337,3 +339,69 @@ def test_broker_restart_delivers_every_later_change(isolated_source: Source) -> 
     final = _ledger_state(source)
     after = source.events(lambda ev: _latest_of(before + ev, "ledger") == final, timeout=180)
     assert _check_history(before + after, final) == 0
+
+
+def _invalidate_slot(source: Source) -> None:
+    """Make PostgreSQL drop the WAL the (stopped) relay's slot still needs: keep at most 1 MB
+    for slots, write and switch a few WAL segments, checkpoint."""
+    with psycopg.connect(source.dsn, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute("CREATE TABLE IF NOT EXISTS filler (x text)")
+        for _ in range(3):
+            conn.execute("INSERT INTO filler SELECT repeat('x', 500) FROM generate_series(1, 2000)")
+            conn.execute("SELECT pg_switch_wal()")
+        conn.execute("CHECKPOINT")
+        status = conn.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+                              (f"contour_{source.name}",)).fetchone()
+        conn.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        conn.execute("SELECT pg_reload_conf()")
+    assert status == ("lost",), f"the slot was not invalidated: {status}"
+
+
+def test_an_invalidated_slot_is_replaced_by_a_new_snapshot(isolated_source: Source,
+                                                           caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
+    """PostgreSQL removed WAL the slot needed while the relay was down: the relay says so,
+    makes a new slot and snapshots the source, so every row reaches the topic again at its
+    current state (instead of retrying a dead slot forever)."""
+    source = isolated_source
+    source.sql("CREATE TABLE ledger (id int PRIMARY KEY, v int NOT NULL)")
+    source.relay_in_thread()
+    source.wait_streaming()
+    _write_batch(source, 0)
+    source.events(lambda ev: _latest_of(ev, "ledger") == _ledger_state(source))
+    time.sleep(1)
+    source.stop_relays()
+    _write_batch(source, 50)                  # these changes' WAL will be gone
+    _invalidate_slot(source)
+
+    relay = source.relay_in_thread()
+    final = _ledger_state(source)
+    events = source.events(lambda ev: _latest_of(ev, "ledger") == final, timeout=120)
+    assert any(e.value and e.value["op"] == "r" for e in events
+               if e.topic.endswith(".ledger")), "no snapshot rows after the slot was lost"
+    assert relay.metrics.slot_invalidations == 1
+    assert "invalidated replication slot" in caplog.text
+    assert "Re-snapshotting the source" in caplog.text
+
+    # and it streams again from the new slot
+    _write_batch(source, 100)
+    final = _ledger_state(source)
+    source.events(lambda ev: _latest_of(ev, "ledger") == final, timeout=120)
+
+
+def test_an_invalidated_slot_stops_the_relay_when_snapshots_are_off(isolated_source: Source
+                                                                    ) -> None:
+    source = isolated_source
+    source.sql("CREATE TABLE ledger (id int PRIMARY KEY, v int NOT NULL)")
+    source.relay_in_thread()
+    source.wait_streaming()
+    source.stop_relays()
+    _write_batch(source, 0)
+    _invalidate_slot(source)
+    relay = Relay(Config.from_env(source.env | {"CONTOUR_CDC_SNAPSHOT_MODE": "never"})
+                  .cdc_source(source.name), source.config.kafka_bootstrap)
+    with pytest.raises(SlotLostError, match="CONTOUR_CDC_SNAPSHOT_MODE=never") as raised:
+        relay.run(threading.Event(), retry_delay=0.1)
+    assert "pg_drop_replication_slot" in str(raised.value)
