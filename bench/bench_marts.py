@@ -8,8 +8,9 @@ On a private stack (free ports, temporary state folder; a running demo is not to
 1. The real pipeline (dialer + CRM → CDC → Kafka → loader → ClickHouse → export → staging)
    runs for ``--warmup-seconds`` so that every staging table holds real, consistent rows.
 2. The facts are multiplied inside staging up to ``--attempts`` call attempts and
-   ``--appeals`` appeals: copies with new keys, shifted one day back per copy (so they spread
-   over past days, outside the realtime lookback, as history does).
+   ``--appeals`` appeals: copies with new keys, every timestamp (export time included)
+   shifted one day back per copy, so they spread over past days, outside the realtime
+   lookback, as history does.
 3. Full rebuild: ``contour dbt build --full-refresh`` (models and tests), timed.
 4. Realtime cycle: the workload runs one more wall-clock minute; once ClickHouse has landed
    it, ``contour export once`` is timed, then ``contour dbt run --select tag:realtime`` (what
@@ -171,11 +172,12 @@ def main() -> None:
             figures["call_attempts"] = multiply(
                 conn, "dialer__call_attempts", "attempt_id", args.attempts,
                 ["originated_at", "ringing_at", "answered_at", "queued_at", "connected_at",
-                 "ended_at", "wrap_ended_at", "closed_at", "updated_at", "_source_ts"])
+                 "ended_at", "wrap_ended_at", "closed_at", "updated_at", "_source_ts",
+                 "_exported_at"])
             figures["appeals"] = multiply(
                 conn, "crm__appeals", "appeal_id", args.appeals,
                 ["opened_at", "first_response_at", "resolved_at", "closed_at", "updated_at",
-                 "_source_ts"], references=("linked_appeal_id",))
+                 "_source_ts", "_exported_at"], references=("linked_appeal_id",))
             figures["multiply_s"] = round(time.monotonic() - started, 1)
 
         print("full rebuild …", file=sys.stderr, flush=True)

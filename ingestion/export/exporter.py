@@ -44,6 +44,7 @@ from ingestion.export.decode import UNAVAILABLE, identity
 from ingestion.export.staging import (
     ChunkMerge,
     Conn,
+    ensure_indexes,
     ensure_table,
     prepare_schema,
     read_watermarks,
@@ -242,9 +243,12 @@ class Exporter:
         if shape is not None and shape.raw_columns == raw_columns:
             return shape
         spec = self.catalogs.spec(name, raw_columns)
+        first = name not in self._staging
         existing = self._staging.get(name) or staging_columns(self.conn, name)
         added = [c for c in spec.column_names if c not in existing]
         self._staging[name] = ensure_table(self.conn, spec, existing)
+        if first:
+            ensure_indexes(self.conn, name)
         if existing and added:
             log.info("staging.%s: new columns %s", name, ", ".join(added))
         shape = _Shape(spec, dict(raw_columns), ChunkMerge(spec))

@@ -156,6 +156,13 @@ def test_staging_equals_the_sources_after_a_dialer_and_crm_workload(pipeline: St
                             "WHERE _source_ts IS NULL OR _version <= 0").fetchone()[0] == 0
         staged = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'")}
+        # the marts read staging by export time and by soft-deleted rows: both indexed
+        indexed = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'staging'")}
+        data_tables = staged - {"_export_watermarks"}
+        missing = sorted(f"{t}__{i}" for t in data_tables for i in ("exported_at", "deleted")
+                         if f"{t}__{i}" not in indexed)
+        assert not missing, f"staging indexes missing: {missing}"
     # staging mirrors the sources: every captured table, empty ones included (models read them)
     for source in ("dialer", "crm"):
         with psycopg.connect(pipeline.config.pg_dsn(source)) as conn:

@@ -16,10 +16,39 @@
 
 -- Note: is_repeat_contact looks at the customer's previous appeal; a new appeal never changes
 -- an older one's flag, so merging only changed rows keeps it right.
+-- Incremental runs compute the life cycle only for the customers with a changed appeal (the
+-- repeat flag needs each such customer's earlier appeals): the filter on export time cannot
+-- reach through the view's window function, so reading int_appeals__lifecycle meant ranking
+-- every appeal (2M) each minute.
+-- depends_on: {{ ref('stg_crm__appeals') }}
 with lifecycle as (
 
-    select * from {{ ref('int_appeals__lifecycle') }}
+    {% if is_incremental() %}
+    with changed_customers as (
+
+        select distinct customer_id from {{ ref('stg_crm__appeals') }}
+        where {{ exported_since_watermark() }}
+
+    ),
+
+    customer_appeals as (
+
+        select * from {{ ref('stg_crm__appeals') }}
+        where customer_id in (select customer_id from changed_customers)
+
+    ),
+
+    customer_lifecycle as (
+
+        {{ appeal_lifecycle('customer_appeals', ref('stg_crm__appeals')) | indent(8) }}
+
+    )
+
+    select * from customer_lifecycle
     where {{ exported_since_watermark() }}
+    {% else %}
+    select * from {{ ref('int_appeals__lifecycle') }}
+    {% endif %}
 
 ),
 
