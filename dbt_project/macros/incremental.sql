@@ -42,3 +42,55 @@
     using {{ source_relation }} as s
     where s._is_deleted and s.{{ key }} = t.{{ key }}
 {%- endmacro %}
+
+
+{#-
+    KPI tables incremental by bucket (kpi_calls_*, kpi_appeals_*): every fact counts in the
+    bucket of one timestamp (`time_column`), so a run recomputes only the buckets holding a
+    fact exported since the table's watermark (its newest `_max_exported_at` minus the
+    lookback) or soft-deleted since, from all the facts of those buckets, and replaces their
+    rows (delete+insert on bucket_start). Two CTEs: `watermark`, `changed_buckets`.
+-#}
+{% macro changed_bucket_ctes(facts, time_column, grain, deleted_source) -%}
+{#- a table built before it had the watermark column (it was a full-rebuild table until
+    then): every bucket is recomputed once, and on_schema_change adds the column -#}
+{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list
+    if execute else ['_max_exported_at'] -%}
+watermark as (
+
+    {% if '_max_exported_at' in columns -%}
+    select coalesce(max(_max_exported_at), '-infinity'::timestamptz)
+           - interval '{{ var("incremental_lookback") }}' as since
+    from {{ this }}
+    {%- else -%}
+    select '-infinity'::timestamptz as since
+    {%- endif %}
+
+),
+
+changed_buckets as (
+
+    select distinct {{ time_bucket(time_column, grain) }} as bucket_start
+    from {{ facts }}
+    where _exported_at > (select since from watermark)
+       or {{ in_backfill_window() }}
+
+    union
+
+    select distinct {{ time_bucket(time_column, grain) }}
+    from {{ deleted_source }}
+    where _is_deleted
+      and {{ time_column }} is not null
+      and _exported_at > (select since from watermark)
+
+),
+{%- endmacro %}
+
+{#- join clause keeping the facts (alias `alias`) of the changed buckets, by the range of
+    `time_column` (indexed) rather than a bucket column (not indexed): the same rows, without
+    reading every fact to find one bucket's -#}
+{% macro in_changed_buckets(alias, time_column, grain) -%}
+    join changed_buckets as c
+        on {{ alias }}.{{ time_column }} >= c.bucket_start
+        and {{ alias }}.{{ time_column }} < c.bucket_start + {{ grain_interval(grain) }}
+{%- endmacro %}

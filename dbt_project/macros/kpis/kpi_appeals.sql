@@ -1,13 +1,27 @@
 {#-
     CRM appeal KPIs at one grain, in the bucket of the appeal's arrival (opened_at), by
     channel, topic, queue and region. Times are cohort measures: the first response and
-    resolution of the appeals that arrived in the bucket.
+    resolution of the appeals that arrived in the bucket. Incremental by bucket (see
+    changed_bucket_ctes): each appeal counts in its arrival bucket only.
 -#}
 {% macro kpi_appeals(grain) %}
 
-with appeals as (
+with facts as (
 
     select * from {{ ref('fct_appeals') }}
+
+),
+
+{% if is_incremental() %}
+{{ changed_bucket_ctes('facts', 'opened_at', grain, source('crm', 'appeals')) }}
+{% endif %}
+
+appeals as (
+
+    select f.* from facts as f
+    {% if is_incremental() %}
+    {{ in_changed_buckets('f', 'opened_at', grain) }}
+    {% endif %}
 
 ),
 
@@ -34,7 +48,8 @@ aggregated as (
             as resolution_p50_seconds,
         percentile_cont(0.9) within group (order by resolution_seconds)
             as resolution_p90_seconds,
-        count(*) filter (where is_open) as still_open
+        count(*) filter (where is_open) as still_open,
+        max(_exported_at) as _max_exported_at
     from appeals
     group by 1, 2, 3, 4, 5
 
@@ -64,7 +79,8 @@ final as (
         resolved,
         resolution_p50_seconds,
         resolution_p90_seconds,
-        still_open
+        still_open,
+        _max_exported_at
     from aggregated
 
 )

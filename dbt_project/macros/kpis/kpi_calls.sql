@@ -14,41 +14,14 @@ with facts as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-
-    select coalesce(max(_max_exported_at), '-infinity'::timestamptz)
-           - interval '{{ var("incremental_lookback") }}' as since
-    from {{ this }}
-
-),
-
-changed_buckets as (
-
-    select distinct bucket_{{ grain }} as bucket_start
-    from facts
-    where _exported_at > (select since from watermark)
-       or {{ in_backfill_window() }}
-
-    union
-
-    select distinct {{ time_bucket('originated_at', grain) }}
-    from {{ source('dialer', 'call_attempts') }}
-    where _is_deleted
-      and originated_at is not null
-      and _exported_at > (select since from watermark)
-
-),
+{{ changed_bucket_ctes('facts', 'originated_at', grain, source('dialer', 'call_attempts')) }}
 {% endif %}
 
 scoped as (
 
-    {#- by the range of originated_at (indexed) rather than bucket_<grain> (not indexed): the
-        same rows, without reading all 10M facts to find one bucket's -#}
     select f.* from facts as f
     {% if is_incremental() %}
-    join changed_buckets as c
-        on f.originated_at >= c.bucket_start
-        and f.originated_at < c.bucket_start + {{ grain_interval(grain) }}
+    {{ in_changed_buckets('f', 'originated_at', grain) }}
     {% endif %}
 
 ),

@@ -1,3 +1,12 @@
-{{ config(tags=['realtime']) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='bucket_start',
+        on_schema_change='sync_all_columns',
+        tags=['realtime'],
+        indexes=[{'columns': ['bucket_start']}],
+    )
+}}
 
 {{ kpi_appeals('15m') }}
