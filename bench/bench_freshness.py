@@ -4,7 +4,7 @@
 
 Starts ``contour demo --detach`` on a private stack (free ports, temporary state folder; a
 running demo is not touched): every service, the dialer and CRM workload at the demo's load,
-and Airflow's ``contour_realtime`` DAG every minute. Measured with heartbeat rows, not
+and Airflow's ``contour_realtime`` DAG (continuous). Measured with heartbeat rows, not
 estimated: each CDC relay commits a heartbeat row in its source database every
 ``CONTOUR_CDC_HEARTBEAT_SECONDS`` (``contour_cdc.heartbeat``: source, ts = commit time, seq);
 the benchmark reads each heartbeat's commit time from the source and polls the mart

@@ -63,7 +63,7 @@ def profiles_yml(config: Config, threads: int = 2) -> str:
 
 def target_path(config: Config, lane: str = DEFAULT_LANE) -> Path:
     """Where a lane's dbt runs write manifest, run results and compiled SQL. Runs that may
-    overlap (the every-minute realtime cycle, the hourly and daily DAGs, a backfill) use
+    overlap (the continuous realtime cycle, the hourly and daily DAGs, a backfill) use
     lanes of their own, so they never overwrite each other's artifacts or partial parse."""
     return state_dir(config) / ("target" if lane == DEFAULT_LANE else f"target-{lane}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from contour.config import Config
@@ -34,6 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fresh.add_argument("--manifest", default=None,
                        help="dbt manifest.json for mart lineage (default: the state folder's)")
     fresh.set_defaults(func=cmd_freshness)
+
+    ref = actions.add_parser(
+        "refresh", help="one realtime cycle: export, mark, dbt run, record freshness",
+        description="What contour_realtime runs: export ClickHouse increments to staging, "
+                    "mark the newest source commit exported, one `dbt run` of the selection "
+                    "(views only when the dbt project changed), record ops.freshness per mart. "
+                    "Exit 1 if a step fails.")
+    ref.add_argument("--run-id", default=None,
+                     help="id tying the freshness rows to this cycle (default: manual-<time>)")
+    ref.add_argument("--select", default="tag:realtime", help="dbt selection (default "
+                                                               "tag:realtime)")
+    ref.add_argument("--no-export", action="store_true",
+                     help="skip the export (staging is kept current by `contour export run`)")
+    ref.set_defaults(func=cmd_refresh)
 
     al = actions.add_parser("alert", help="record a failure (ops.alerts, log, "
                                           "CONTOUR_ALERT_COMMAND)")
@@ -82,6 +97,15 @@ def cmd_freshness(config: Config, args: argparse.Namespace) -> int:
     manifest = Path(args.manifest or default_manifest(config))
     for mart, age in record_freshness(config, args.run_id, manifest):
         print(f"{mart}: {age:.1f} s behind the sources")
+    return 0
+
+
+def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
+    from contour.cli import _progress
+    from contour.refresh import refresh
+
+    run_id = args.run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    refresh(config, run_id, args.select, export=not args.no_export, progress=_progress)
     return 0
 
 

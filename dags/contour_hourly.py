@@ -3,7 +3,7 @@
 Row counts per table in the source databases, ClickHouse and staging must agree (a difference
 that persists across retries fails the task, with the tables listed); ``dbt source freshness``
 checks the staging sources; the hourly models are built and tested, and the data tests of
-the realtime models run (the every-minute DAG only runs those models, so that one failing test
+the realtime models run (the realtime DAG only runs those models, so that one failing test
 does not hold back every mart).
 """
 

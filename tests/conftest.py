@@ -41,7 +41,7 @@ def stack_env(state_dir: Path) -> dict[str, str]:
         CONTOUR_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
         CONTOUR_AIRFLOW_URL=f"http://127.0.0.1:{free_port()}",
         CONTOUR_SUPERSET_URL=f"http://127.0.0.1:{free_port()}",
-        # the DAGs would refresh the marts every minute (dbt, export) under every test:
+        # the DAGs would refresh the marts continuously (dbt, export) under every test:
         # paused here; a test that needs them unpauses them
         CONTOUR_AIRFLOW_DAGS_PAUSED="true",
     )

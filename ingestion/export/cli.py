@@ -89,25 +89,13 @@ def _exporter(config: Config, args: argparse.Namespace, **kwargs: Any):  # noqa:
 
 def cmd_once(config: Config, args: argparse.Namespace) -> int:
     from contour.cli import _progress
-    from ingestion.export.exporter import Period
+    from ingestion.export.exporter import Period, export_pass
 
     if args.until and not args.since:
         raise ConfigError("--until needs --since (a period to re-export)")
-    period = Period(args.since, args.until) if args.since else None
-    exporter = _exporter(config, args, progress=_progress)
-    try:
-        names = exporter.select(args.table, args.source)
-        started = time.monotonic()
-        # no --table/--source: every table, and empty staging tables for empty sources too
-        done = exporter.export_once(names if args.table or args.source else None,
-                                    period=period)
-    finally:
-        exporter.close()
-    rows = sum(done.values())
-    seconds = time.monotonic() - started
-    changed = ", ".join(f"{n} {r:,}" for n, r in done.items() if r) or "nothing new"
-    _progress(f"exported {rows:,} rows from {len(names)} tables in {seconds:.1f}s "
-              f"({rows / max(seconds, 1e-6):,.0f} rows/s): {changed}")
+    export_pass(config, args.table, args.source, Period(args.since, args.until)
+                if args.since else None, progress=_progress, chunk_rows=args.chunk_rows,
+                lookback_seconds=args.lookback)
     return 0
 
 

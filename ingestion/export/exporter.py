@@ -493,6 +493,28 @@ class Exporter:
         self.close()
 
 
+def export_pass(config: Config, tables: list[str] | None = None,
+                sources: list[str] | None = None, period: Period | None = None, *,
+                progress: Progress | None = None, **tuning: Any) -> dict[str, int]:
+    """``contour export once``: one pass over every table (or those named, or those of the
+    named sources; or a ``period`` of them re-exported), with a one-line summary. With no
+    table or source named, sources' empty tables get empty staging tables too."""
+    say = progress or log.info
+    exporter = Exporter(config, progress=say, **tuning)
+    try:
+        names = exporter.select(tables, sources)
+        started = time.monotonic()
+        done = exporter.export_once(names if tables or sources else None, period=period)
+    finally:
+        exporter.close()
+    rows = sum(done.values())
+    seconds = time.monotonic() - started
+    changed = ", ".join(f"{n} {r:,}" for n, r in done.items() if r) or "nothing new"
+    say(f"exported {rows:,} rows from {len(names)} tables in {seconds:.1f}s "
+        f"({rows / max(seconds, 1e-6):,.0f} rows/s): {changed}")
+    return done
+
+
 def newest_per_key(shape: _Shape, blocks: Iterable[list[Any]]) -> Iterator[list[Any]]:
     """Rows ordered by key and version → the newest version of each key (as a list)."""
     key_of = shape.key

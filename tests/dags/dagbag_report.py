@@ -25,7 +25,8 @@ for dag_id, dag in bag.dags.items():
         "params": sorted(dag.params.keys()),
         "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries,
                               "has_failure_callback": bool(t.on_failure_callback),
-                              "upstream": sorted(t.upstream_task_ids)}
+                              "upstream": sorted(t.upstream_task_ids),
+                              "command": getattr(t, "bash_command", None)}
                   for t in dag.tasks},
     }
 Path(sys.argv[2]).write_text(json.dumps({

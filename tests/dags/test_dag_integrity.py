@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 
 AIRFLOW_PYTHON = ROOT / ".venvs" / "airflow" / "bin" / "python"
 DAGS = ROOT / "dags"
-SCHEDULES = {"contour_realtime": "* * * * *", "contour_hourly": "@hourly",
+SCHEDULES = {"contour_realtime": "@continuous", "contour_hourly": "@hourly",
              "contour_daily": "30 2 * * *", "contour_backfill": "None"}
 
 
@@ -65,13 +65,12 @@ def test_schedule_owner_retries_tags_alerts(report: dict[str, Any], dag_id: str)
             assert task["retries"] >= 1, task_id
 
 
-def test_realtime_is_one_chain_with_a_single_dbt_invocation(report: dict[str, Any]) -> None:
+def test_realtime_refreshes_in_one_task_beside_the_health_check(report: dict[str, Any]) -> None:
     tasks = report["dags"]["contour_realtime"]["tasks"]
-    assert [t for t in tasks if "dbt" in t] == ["dbt_run_realtime"]
-    order = ["check_pipeline", "export_increments", "mark_freshness", "dbt_run_realtime",
-             "record_freshness"]
-    for before, after in zip(order, order[1:], strict=False):
-        assert tasks[after]["upstream"] == [before]
+    assert set(tasks) == {"check_pipeline", "refresh_marts"}
+    # the check alerts but never holds the refresh back: no edge between them
+    assert tasks["refresh_marts"]["upstream"] == [] and tasks["check_pipeline"]["upstream"] == []
+    assert "warehouse refresh" in tasks["refresh_marts"]["command"]
 
 
 def test_backfill_takes_source_tables_and_period(report: dict[str, Any]) -> None:

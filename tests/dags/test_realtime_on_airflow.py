@@ -1,7 +1,7 @@
 """The DAGs on the real embedded Airflow, with live dialer and CRM traffic.
 
 One private stack (the test kills its scheduler): the scheduler runs ``contour_realtime``
-every minute while the dialer and CRM write; runs never overlap; each run records mart
+one after another while the dialer and CRM write; runs never overlap; each run records mart
 freshness; the scheduler is killed with SIGKILL during a run and ``contour up`` repairs it; the
 next run completes; after the workload stops, the marts hold exactly the source's call attempts
 and appeals; a ``contour_backfill`` of the last hour leaves the marts as they were.
@@ -140,7 +140,7 @@ def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None
                                  ["crm", "run", "--speed", "600", "--hours", "1",
                                   "--appeals-per-day", "5000"])]
         try:
-            # the scheduler starts a run every minute; two must succeed with traffic flowing
+            # the scheduler starts run after run; two must succeed with traffic flowing
             wait_for("two successful realtime runs", lambda: len(succeeded(api)) >= 2, 420,
                      explain_runs(stack, api))
 

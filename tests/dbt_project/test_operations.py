@@ -10,6 +10,7 @@ import time
 import pytest
 
 from contour import dbt
+from contour.refresh import refresh
 from tests.dbt_project.conftest import Built
 from tests.dbt_project.tables import contents
 
@@ -58,6 +59,38 @@ def test_views_are_replaced_only_when_they_change(built: Built) -> None:
 
     wh.dbt("run", "--select", view.split(".")[1], "--full-refresh")
     assert oids()[0][0] != recreated[0][0]
+
+
+def test_the_refresh_cycle_skips_views_until_the_project_changes(built: Built) -> None:
+    """`contour warehouse refresh` (what contour_realtime runs; no export here: staging is
+    loaded directly): the first cycle on a warehouse builds the views; later cycles skip all
+    but the view over table models, which the tables' rebuild drops; a changed project
+    builds them all again. Every cycle records freshness and changes no mart."""
+    wh = built.warehouse
+    before = contents(wh)
+    said: list[str] = []
+    first = refresh(wh.config, "cycle-1", export=False, progress=said.append)
+    assert first.with_views
+
+    def views_run() -> set[str]:
+        target = dbt.target_path(wh.config)
+        nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        return {nodes[r["unique_id"]]["name"] for r in results
+                if r["unique_id"].startswith("model.")
+                and nodes[r["unique_id"]]["config"]["materialized"] == "view"}
+
+    second = refresh(wh.config, "cycle-2", export=False, progress=said.append)
+    assert not second.with_views and views_run() == {"pipeline_freshness"}
+    assert wh.rows("SELECT to_regclass('marts.pipeline_freshness') IS NOT NULL") == [(True,)]
+    assert contents(wh) == before
+    assert {r[0] for r in wh.rows("SELECT DISTINCT run_id FROM ops.freshness")} >= {
+        "cycle-1", "cycle-2"}
+    assert any("refreshed in" in line for line in said)
+
+    wh.rows("UPDATE ops.dbt_deploys SET fingerprint = 'an older project' RETURNING 1")
+    assert refresh(wh.config, "cycle-3", export=False, progress=said.append).with_views
+    assert views_run() >= {"pipeline_freshness", "stg_dialer__call_attempts"}
 
 
 def test_killed_run_then_rerun_gives_the_same_marts(built: Built) -> None:
