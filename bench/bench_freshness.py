@@ -70,6 +70,26 @@ def realtime_runs(config: Config, since: datetime) -> dict[str, object]:
     }
 
 
+def whole_run_delays(conn: psycopg.Connection, committed: dict[tuple[str, int], datetime],
+                     since: datetime) -> list[float]:
+    """Per heartbeat committed in the window: seconds until the end of the first realtime run
+    whose freshness mark (newest source commit exported, per source) covers it — when every
+    realtime mart, not only pipeline_heartbeats, holds it (``ops.freshness_marks`` and the
+    run's ``ops.freshness`` rows)."""
+    published = conn.execute(
+        "SELECT m.source, m.newest_source_ts, max(f.recorded_at) FROM ops.freshness_marks m "
+        "JOIN ops.freshness f USING (run_id) WHERE m.newest_source_ts IS NOT NULL "
+        "GROUP BY m.run_id, m.source, m.newest_source_ts").fetchall()
+    delays = []
+    for (source, _), ts in committed.items():
+        if ts < since:
+            continue
+        ends = [end for s, mark, end in published if s == source and mark >= ts]
+        if ends:
+            delays.append((min(ends) - ts).total_seconds())
+    return delays
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="measuring window")
@@ -83,6 +103,7 @@ def main() -> None:
                                          "CONTOUR_AIRFLOW_DAGS_PAUSED": "false"}
     config = Config.from_env(env)
     samples: list[float] = []
+    whole: list[float] = []
     runs: dict[str, object] = {}
     try:
         print("contour demo --detach …", file=sys.stderr, flush=True)
@@ -124,6 +145,7 @@ def main() -> None:
                     print(f"  {len(samples)} heartbeats, p95 so far "
                           f"{quantile(samples, 0.95):.1f} s", file=sys.stderr, flush=True)
                 time.sleep(1)
+            whole = whole_run_delays(conn, committed, window_start)
         for source_conn in sources.values():
             source_conn.close()
         runs = realtime_runs(config, window_start)
@@ -136,7 +158,10 @@ def main() -> None:
     figures = {"window_minutes": args.minutes, "heartbeats": len(samples),
                "p50_s": round(statistics.median(samples), 1),
                "p95_s": round(quantile(samples, 0.95), 1), "max_s": round(max(samples), 1),
-               "target_p95_s": 60, "realtime_runs": runs}
+               "target_p95_s": 60, "realtime_runs": runs,
+               "every_mart": {"heartbeats": len(whole),
+                              "p50_s": round(statistics.median(whole), 1) if whole else None,
+                              "p95_s": round(quantile(whole, 0.95), 1) if whole else None}}
     if args.json:
         print(json.dumps(figures))
         return
@@ -144,6 +169,9 @@ def main() -> None:
           f"({len(samples)} heartbeats): p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, "
           f"max {figures['max_s']} s (target p95 ≤ 60 s: "
           f"{'met' if figures['p95_s'] <= 60 else 'MISSED'})")
+    every = figures["every_mart"]
+    print(f"source commit → the end of the realtime run that built every mart with it "
+          f"({every['heartbeats']} heartbeats): p50 {every['p50_s']} s, p95 {every['p95_s']} s")
     if runs:
         tasks = ", ".join(f"{k} {v} s" for k, v in runs["median_task_s"].items())  # type: ignore[union-attr]
         print(f"contour_realtime in the window: {runs['runs']} runs ({runs['succeeded']} "

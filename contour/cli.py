@@ -103,7 +103,8 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     _progress(f"stack up in {time.monotonic() - started:.1f}s")
     stack.up(list(WORKLOAD), _progress)
     _progress("workload: the dialer (first start seeds 200 operators, 3 campaigns, 1,000,000 "
-              "leads) and the CRM (40,000 appeals a simulated day) run at 60x speed")
+              f"leads) and the CRM (40,000 appeals a simulated day) run at "
+              f"{config.demo_speed:g}x speed (CONTOUR_DEMO_SPEED)")
     print_urls(config)
     if not args.detach:
         _supervise_until_interrupted(stack, args.interval)

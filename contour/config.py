@@ -51,6 +51,8 @@ Environment variables (all optional):
                                ``ops.alerts`` (gets ``CONTOUR_ALERT_DAG/TASK/RUN/ERROR``)
 ``CONTOUR_HISTORY_RETENTION_DAYS`` days of row versions kept in ClickHouse ``history.*``;
                                default 90, ``0`` keeps everything
+``CONTOUR_DEMO_SPEED``         speed-up of the demo's simulated contact centre (dialer and CRM
+                               clocks, ``contour demo`` / ``contour up dialer crm``); default 10
 =============================  ============================================================
 
 The servers Contour starts read their own share of these from their environment (the
@@ -120,6 +122,7 @@ ENV_VARS = (
     "CONTOUR_AIRFLOW_DAGS_PAUSED",
     "CONTOUR_ALERT_COMMAND",
     "CONTOUR_HISTORY_RETENTION_DAYS",
+    "CONTOUR_DEMO_SPEED",
     *(f"CONTOUR_CDC_{db.upper()}_{kind}" for db in ("dialer", "crm")
       for kind in ("INCLUDE", "EXCLUDE")),
 )
@@ -464,6 +467,18 @@ class Config:
             raise ConfigError(f"CONTOUR_HISTORY_RETENTION_DAYS={raw!r} is not a whole number of "
                               "days (0 keeps everything)")
         return int(raw)
+
+    @property
+    def demo_speed(self) -> float:
+        raw = self._env("CONTOUR_DEMO_SPEED", "10")
+        try:
+            speed = float(raw)
+        except ValueError:
+            speed = 0.0
+        if not 0 < speed <= 3600:
+            raise ConfigError(f"CONTOUR_DEMO_SPEED={raw!r} is not a speed-up from 0 to 3600 "
+                              "(simulated seconds per real second; default 10)")
+        return speed
 
     def service_env(self, **extra: str) -> dict[str, str]:
         """Environment for a child process: the one this config was read from, plus extras."""

@@ -131,7 +131,8 @@ def refresh(config: Config, run_id: str, select: str = "tag:realtime", *,
     started = time.monotonic()
     fingerprint = project_fingerprint()
     skip = views_to_skip(dbt.target_path(config) / "manifest.json")
-    done.with_views = skip is None or not _deployed(config, fingerprint)
+    deployed = _deployed(config, fingerprint)  # (creates ops.dbt_deploys on a new warehouse)
+    done.with_views = skip is None or not deployed
     args = ["run", "--select", select]
     if not done.with_views and skip:
         args += ["--exclude", *skip]

@@ -101,10 +101,13 @@ class Exporter(PipelineService):
 
 
 class Dialer(PipelineService):
-    """The dialer service at demo speed (``contour dialer run --speed 60``)."""
+    """The dialer service at demo speed (``contour dialer run --speed CONTOUR_DEMO_SPEED``)."""
 
     name = "dialer"
-    speed = 60
+
+    @property
+    def speed(self) -> str:
+        return f"{self.config.demo_speed:g}"
 
     @property
     def url(self) -> str:
@@ -115,11 +118,11 @@ class Dialer(PipelineService):
         return []  # healthy while its process runs (status() checks the process)
 
     def processes(self) -> list[ProcessSpec]:
-        return [self.command("dialer", "dialer", "run", "--speed", str(self.speed))]
+        return [self.command("dialer", "dialer", "run", "--speed", self.speed)]
 
 
 class Crm(Dialer):
-    """The CRM workload and API at demo speed (``contour crm run --speed 60``)."""
+    """The CRM workload and API at demo speed (``contour crm run --speed CONTOUR_DEMO_SPEED``)."""
 
     name = "crm"
 
@@ -129,4 +132,4 @@ class Crm(Dialer):
                f"(simulated, {self.speed}x)"
 
     def processes(self) -> list[ProcessSpec]:
-        return [self.command("crm", "crm", "run", "--speed", str(self.speed))]
+        return [self.command("crm", "crm", "run", "--speed", self.speed)]

@@ -44,6 +44,32 @@
 {%- endmacro %}
 
 
+{#- the configuration of a KPI table incremental by bucket (called by the KPI macros) -#}
+{% macro bucket_incremental_config() -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='bucket_start',
+        on_schema_change='sync_all_columns',
+        indexes=[{'columns': ['bucket_start']}],
+    ) }}
+{%- endmacro %}
+
+{#- the watermark of a KPI table incremental by bucket: its newest _max_exported_at minus the
+    lookback. A table built before it had that column (a full-rebuild table until then) gets
+    every bucket recomputed once, and on_schema_change adds the column. -#}
+{% macro bucket_watermark() -%}
+{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list
+    if execute else ['_max_exported_at'] -%}
+    {% if '_max_exported_at' in columns -%}
+    select coalesce(max(_max_exported_at), '-infinity'::timestamptz)
+           - interval '{{ var("incremental_lookback") }}' as since
+    from {{ this }}
+    {%- else -%}
+    select '-infinity'::timestamptz as since
+    {%- endif %}
+{%- endmacro %}
+
 {#-
     KPI tables incremental by bucket (kpi_calls_*, kpi_appeals_*): every fact counts in the
     bucket of one timestamp (`time_column`), so a run recomputes only the buckets holding a
@@ -52,19 +78,9 @@
     rows (delete+insert on bucket_start). Two CTEs: `watermark`, `changed_buckets`.
 -#}
 {% macro changed_bucket_ctes(facts, time_column, grain, deleted_source) -%}
-{#- a table built before it had the watermark column (it was a full-rebuild table until
-    then): every bucket is recomputed once, and on_schema_change adds the column -#}
-{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list
-    if execute else ['_max_exported_at'] -%}
 watermark as (
 
-    {% if '_max_exported_at' in columns -%}
-    select coalesce(max(_max_exported_at), '-infinity'::timestamptz)
-           - interval '{{ var("incremental_lookback") }}' as since
-    from {{ this }}
-    {%- else -%}
-    select '-infinity'::timestamptz as since
-    {%- endif %}
+    {{ bucket_watermark() }}
 
 ),
 

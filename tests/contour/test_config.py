@@ -90,3 +90,18 @@ def test_every_variable_read_is_documented() -> None:
     patterns = [re.compile(re.sub(r"<[A-Z]+>", "[A-Z]+", name) + "$") for name in documented]
     for name in ENV_VARS:
         assert any(p.match(name) for p in patterns), f"{name} is not documented in config.py"
+
+
+def test_demo_speed_drives_the_workload_services(tmp_path: Path) -> None:
+    from contour.services.pipeline import Crm, Dialer
+
+    default = Config.from_env({"CONTOUR_STATE_DIR": str(tmp_path)})
+    assert default.demo_speed == 10
+    fast = Config.from_env({"CONTOUR_STATE_DIR": str(tmp_path), "CONTOUR_DEMO_SPEED": "60"})
+    for service in (Dialer(fast), Crm(fast)):
+        argv = service.processes()[0].argv
+        assert argv[argv.index("--speed") + 1] == "60"
+    for wrong in ("fast", "0", "-1"):
+        with pytest.raises(ConfigError, match=f"CONTOUR_DEMO_SPEED={wrong!r}"):
+            _ = Config.from_env({"CONTOUR_STATE_DIR": str(tmp_path),
+                                 "CONTOUR_DEMO_SPEED": wrong}).demo_speed

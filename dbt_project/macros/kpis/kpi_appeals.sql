@@ -5,6 +5,7 @@
     changed_bucket_ctes): each appeal counts in its arrival bucket only.
 -#}
 {% macro kpi_appeals(grain) %}
+{{ bucket_incremental_config() }}
 
 with facts as (
 

@@ -6,6 +6,7 @@
     facts of that bucket, and replace the old rows of the bucket (delete+insert).
 -#}
 {% macro kpi_calls(grain) %}
+{{ bucket_incremental_config() }}
 
 with facts as (
 

@@ -2,14 +2,53 @@
     Operator time per state at one grain, per operator: status intervals are cut at bucket
     edges, so an interval spanning several buckets adds to each the part inside it.
     occupancy = (talk + wrap) / (ready + talk + wrap), talk = time in on_call.
+
+    Incremental: a run recomputes every bucket from the earliest one touched by an interval
+    exported since the table's watermark, by an interval still open (it grows with data time)
+    or by a soft-deleted one, from the intervals reaching into those buckets (delete+insert on
+    bucket_start). Changes are recent, so that is the last few buckets, not the whole log.
 -#}
 {% macro kpi_operator_states(grain) %}
+{{ bucket_incremental_config() }}
 
-with intervals as (
+with all_intervals as (
 
     select * from {{ ref('int_operator_states__intervals') }}
     where status <> 'offline'
       and effective_ended_at > started_at
+
+),
+
+{% if is_incremental() %}
+watermark as (
+
+    {{ bucket_watermark() }}
+
+),
+
+recompute as (
+
+    select {{ time_bucket('min(started_at)', grain) }} as since
+    from (
+        select started_at from all_intervals
+        where _exported_at > (select since from watermark)
+           or is_open
+           or {{ in_backfill_window() }}
+        union all
+        select started_at from {{ source('dialer', 'operator_status_log') }}
+        where _is_deleted
+          and _exported_at > (select since from watermark)
+    ) as changed
+
+),
+{% endif %}
+
+intervals as (
+
+    select * from all_intervals
+    {% if is_incremental() %}
+    where effective_ended_at > (select since from recompute)
+    {% endif %}
 
 ),
 
@@ -18,6 +57,7 @@ pieces as (
     select
         i.operator_id,
         i.status,
+        i._exported_at,
         b.bucket_start,
         {{ seconds_between('greatest(i.started_at, b.bucket_start)',
                            'least(i.effective_ended_at, b.bucket_start + ' ~ grain_interval(grain) ~ ')') }}
@@ -42,8 +82,12 @@ aggregated as (
         coalesce(sum(seconds) filter (where status = 'paused'), 0) as paused_seconds,
         coalesce(sum(seconds) filter (where status = 'waiting_unpause'), 0)
             as waiting_unpause_seconds,
-        sum(seconds) as logged_in_seconds
+        sum(seconds) as logged_in_seconds,
+        max(_exported_at) as _max_exported_at
     from pieces
+    {% if is_incremental() %}
+    where bucket_start >= (select since from recompute)
+    {% endif %}
     group by 1, 2
 
 ),
@@ -61,7 +105,8 @@ final as (
         waiting_unpause_seconds,
         logged_in_seconds,
         {{ safe_ratio('talk_seconds + wrap_seconds',
-                      'ready_seconds + talk_seconds + wrap_seconds') }} as occupancy
+                      'ready_seconds + talk_seconds + wrap_seconds') }} as occupancy,
+        _max_exported_at
     from aggregated
 
 )
