@@ -1,8 +1,9 @@
 """One realtime cycle of the warehouse, in one process (``contour warehouse refresh``).
 
-export ClickHouse increments to staging → mark the newest source commit exported → one
-``dbt run`` of the realtime selection → record freshness per mart. It is what the
-``contour_realtime`` DAG's ``refresh_marts`` task runs: one task instead of four saves the
+export ClickHouse increments to staging (unless ``contour export run``, the exporter service,
+keeps staging current: a pass here would only repeat its work) → mark the newest source commit
+exported → one ``dbt run`` of the realtime selection → record freshness per mart. It is what
+the ``contour_realtime`` DAG's ``refresh_marts`` task runs: one task instead of four saves the
 start-up of three Airflow task processes and ``contour`` interpreters per cycle (5–6 s each
 under load), which was most of a cycle's fixed cost.
 
@@ -29,6 +30,9 @@ from contour.errors import ContourError
 from contour.warehouse import connect, ensure_ops, mark_freshness, record_freshness
 
 Progress = Callable[[str], None]
+#: the exporter service passes every 2 s (and writes its heartbeat during long chunks)
+EXPORTER_ALIVE_S = 15.0
+EXPORT_MODES = ("auto", "always", "never")
 PROJECT_FILES = (".sql", ".yml", ".yaml", ".md", ".csv")
 DEPLOYS_DDL = """
 CREATE TABLE IF NOT EXISTS ops.dbt_deploys (
@@ -109,18 +113,27 @@ def _set_deployed(config: Config, fingerprint: str | None) -> None:
 
 
 def refresh(config: Config, run_id: str, select: str = "tag:realtime", *,
-            export: bool = True, progress: Progress = print) -> Refresh:
-    """Run one cycle; raises :class:`RefreshError` when dbt fails (after recording nothing)."""
+            export: str = "auto", progress: Progress = print) -> Refresh:
+    """Run one cycle; raises :class:`RefreshError` when dbt fails (after recording nothing).
+    ``export``: ``always`` runs an export pass, ``never`` none, ``auto`` one unless the
+    exporter service wrote its heartbeat within ``EXPORTER_ALIVE_S``."""
     done = Refresh()
 
     def step(name: str, started: float) -> None:
         done.seconds[name] = time.monotonic() - started
 
-    if export:
+    if export != "never":
         started = time.monotonic()
-        from ingestion.export.exporter import export_pass  # the core venv only
+        from ingestion.export.exporter import export_pass, service_heartbeat_age
 
-        done.exported_rows = sum(export_pass(config, progress=progress).values())
+        age = service_heartbeat_age(config)
+        if export not in EXPORT_MODES:
+            raise RefreshError(f"export={export!r}: use one of {', '.join(EXPORT_MODES)}")
+        if export == "auto" and age is not None and age < EXPORTER_ALIVE_S:
+            progress(f"export: skipped, `contour export run` keeps staging current (its last "
+                     f"pass {age:.0f} s ago)")
+        else:
+            done.exported_rows = sum(export_pass(config, progress=progress).values())
         step("export", started)
 
     started = time.monotonic()

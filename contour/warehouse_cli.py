@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contour.config import Config
+from contour.refresh import EXPORT_MODES
 from contour.warehouse import alert, health, maintain, mark_freshness, reconcile, record_freshness
 from ingestion.status import configure_logging
 
@@ -46,8 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="id tying the freshness rows to this cycle (default: manual-<time>)")
     ref.add_argument("--select", default="tag:realtime", help="dbt selection (default "
                                                                "tag:realtime)")
-    ref.add_argument("--no-export", action="store_true",
-                     help="skip the export (staging is kept current by `contour export run`)")
+    ref.add_argument("--export", choices=EXPORT_MODES, default="auto",
+                     help="auto (default): export unless the exporter service (`contour "
+                          "export run`) passed within the last 15 s; always; never")
     ref.set_defaults(func=cmd_refresh)
 
     al = actions.add_parser("alert", help="record a failure (ops.alerts, log, "
@@ -105,7 +107,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from contour.refresh import refresh
 
     run_id = args.run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    refresh(config, run_id, args.select, export=not args.no_export, progress=_progress)
+    refresh(config, run_id, args.select, export=args.export, progress=_progress)
     return 0
 
 

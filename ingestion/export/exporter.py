@@ -52,7 +52,7 @@ from ingestion.export.staging import (
 )
 from ingestion.landing.loader import clickhouse_client
 from ingestion.landing.tables import quote
-from ingestion.status import RollingRate, write_status
+from ingestion.status import RollingRate, read_status, write_status
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -174,6 +174,7 @@ class Exporter:
         self.passes = 0
         self.last_pass_s: float | None = None
         self.last_error: str | None = None
+        self.service = False  # set by run(): only the service writes the heartbeat
 
     # ------------------------------------------------------------------ connections
     @property
@@ -466,6 +467,10 @@ class Exporter:
 
     # ------------------------------------------------------------------ loop
     def write_status(self) -> None:
+        """The service's heartbeat (``contour export run`` only: a one-off pass such as the
+        realtime cycle's must not make a dead service look alive)."""
+        if not self.service:
+            return
         write_status(self.status_path, {
             "exported_rows": self.exported_rows, "rows_per_s": self._rate(self.exported_rows),
             "passes": self.passes, "last_pass_s": self.last_pass_s,
@@ -476,6 +481,8 @@ class Exporter:
             names: list[str] | None = None) -> None:
         """Export every ``interval`` seconds until ``stop``; after any failure (PostgreSQL or
         ClickHouse away) reconnect and resume from the watermarks, which is always safe."""
+        self.service = True
+        self.write_status()  # alive from the start, not only after the first pass
         while not stop.is_set():
             try:
                 self.export_once(names, only_changed=True, stop=stop)
@@ -491,6 +498,13 @@ class Exporter:
                 delay = retry_delay
             stop.wait(delay)
         self.close()
+
+
+def service_heartbeat_age(config: Config) -> float | None:
+    """Seconds since ``contour export run`` last wrote its heartbeat (None: never, or its
+    file is not visible from here)."""
+    status = read_status(heartbeat_path(config))
+    return time.time() - status["updated_at"] if status else None
 
 
 def export_pass(config: Config, tables: list[str] | None = None,

@@ -11,6 +11,8 @@ import pytest
 
 from contour import dbt
 from contour.refresh import refresh
+from ingestion.export import heartbeat_path
+from ingestion.status import write_status
 from tests.dbt_project.conftest import Built
 from tests.dbt_project.tables import contents
 
@@ -69,7 +71,7 @@ def test_the_refresh_cycle_skips_views_until_the_project_changes(built: Built) -
     wh = built.warehouse
     before = contents(wh)
     said: list[str] = []
-    first = refresh(wh.config, "cycle-1", export=False, progress=said.append)
+    first = refresh(wh.config, "cycle-1", export="never", progress=said.append)
     assert first.with_views
 
     def views_run() -> set[str]:
@@ -80,7 +82,10 @@ def test_the_refresh_cycle_skips_views_until_the_project_changes(built: Built) -
                 if r["unique_id"].startswith("model.")
                 and nodes[r["unique_id"]]["config"]["materialized"] == "view"}
 
-    second = refresh(wh.config, "cycle-2", export=False, progress=said.append)
+    # the exporter service is alive (its heartbeat is fresh): the cycle leaves export to it
+    write_status(heartbeat_path(wh.config), {"updated_at": time.time()})
+    second = refresh(wh.config, "cycle-2", progress=said.append)
+    assert any(line.startswith("export: skipped") for line in said), said
     assert not second.with_views and views_run() == {"pipeline_freshness"}
     assert wh.rows("SELECT to_regclass('marts.pipeline_freshness') IS NOT NULL") == [(True,)]
     assert contents(wh) == before
@@ -89,7 +94,7 @@ def test_the_refresh_cycle_skips_views_until_the_project_changes(built: Built) -
     assert any("refreshed in" in line for line in said)
 
     wh.rows("UPDATE ops.dbt_deploys SET fingerprint = 'an older project' RETURNING 1")
-    assert refresh(wh.config, "cycle-3", export=False, progress=said.append).with_views
+    assert refresh(wh.config, "cycle-3", export="never", progress=said.append).with_views
     assert views_run() >= {"pipeline_freshness", "stg_dialer__call_attempts"}
 
 

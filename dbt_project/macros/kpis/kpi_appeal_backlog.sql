@@ -3,8 +3,15 @@
     opened before the bucket end and not yet settled (resolved or closed) by then. Every
     bucket from the first appeal to data time has a row per queue, also when nothing happened.
     A reopened appeal counts as open from its arrival (the source keeps no reopen history).
+
+    Incremental (delete+insert on bucket_start): a run recomputes the buckets from the arrival
+    of the earliest appeal exported since the table's watermark or deleted since (an appeal's
+    settlement is never before its arrival, so every count it changed is in those buckets),
+    carrying on from the backlog stored for the bucket before. A queue first seen in such a run
+    gets rows from then on, not zero rows back to the first appeal (a full refresh adds them).
 -#}
 {% macro kpi_appeal_backlog(grain) %}
+{{ bucket_incremental_config() }}
 
 with appeals as (
 
@@ -13,10 +20,45 @@ with appeals as (
 
 ),
 
+{% if is_incremental() %}
+watermark as (
+
+    {{ bucket_watermark() }}
+
+),
+
+recompute as (
+
+    select {{ time_bucket('min(opened_at)', grain) }} as since
+    from (
+        select opened_at from {{ ref('fct_appeals') }}
+        where _exported_at > (select since from watermark)
+           or {{ in_backfill_window() }}
+        union all
+        select opened_at from {{ source('crm', 'appeals') }}
+        where _is_deleted
+          and _exported_at > (select since from watermark)
+    ) as changed
+
+),
+
+carried as (
+
+    select queue_id, open_backlog
+    from {{ this }}
+    where bucket_start = (select since from recompute) - {{ grain_interval(grain) }}
+
+),
+{% endif %}
+
 bounds as (
 
     select
+        {% if is_incremental() -%}
+        (select since from recompute) as first_bucket,
+        {%- else -%}
         min({{ time_bucket('opened_at', grain) }}) as first_bucket,
+        {%- endif %}
         {{ time_bucket('greatest(max(opened_at), max(settled_at))', grain) }} as last_bucket
     from appeals
 
@@ -41,17 +83,31 @@ spine as (
 
 opened as (
 
-    select {{ time_bucket('opened_at', grain) }} as bucket_start, queue_id, count(*) as n
+    select
+        {{ time_bucket('opened_at', grain) }} as bucket_start,
+        queue_id,
+        count(*) as n,
+        max(_exported_at) as _max_exported_at
     from appeals
+    {% if is_incremental() -%}
+    where opened_at >= (select since from recompute)
+    {%- endif %}
     group by 1, 2
 
 ),
 
 settled as (
 
-    select {{ time_bucket('settled_at', grain) }} as bucket_start, queue_id, count(*) as n
+    select
+        {{ time_bucket('settled_at', grain) }} as bucket_start,
+        queue_id,
+        count(*) as n,
+        max(_exported_at) as _max_exported_at
     from appeals
     where settled_at is not null
+    {% if is_incremental() -%}
+      and settled_at >= (select since from recompute)
+    {%- endif %}
     group by 1, 2
 
 ),
@@ -65,13 +121,20 @@ final as (
         'crm:' || s.queue_id as queue_key,
         coalesce(o.n, 0) as opened,
         coalesce(x.n, 0) as settled,
+        {% if is_incremental() -%}
+        coalesce(k.open_backlog, 0) +
+        {%- endif %}
         sum(coalesce(o.n, 0) - coalesce(x.n, 0)) over (
             partition by s.queue_id order by s.bucket_start
             rows between unbounded preceding and current row
-        ) as open_backlog
+        ) as open_backlog,
+        greatest(o._max_exported_at, x._max_exported_at) as _max_exported_at
     from spine as s
     left join opened as o on o.bucket_start = s.bucket_start and o.queue_id = s.queue_id
     left join settled as x on x.bucket_start = s.bucket_start and x.queue_id = s.queue_id
+    {% if is_incremental() -%}
+    left join carried as k on k.queue_id = s.queue_id
+    {%- endif %}
 
 )
 
