@@ -152,7 +152,7 @@ def test_realtime_dag_keeps_the_marts_current_through_a_scheduler_kill() -> None
             time.sleep(3)
             stack.contour("up", "airflow")
             wait_for("a successful run after the scheduler restart",
-                     lambda: len({r["dag_run_id"] for r in succeeded(api)} - before) >= 2, 420,
+                     lambda: len({r["dag_run_id"] for r in succeeded(api)} - before) >= 1, 420,
                      explain_runs(stack, api))
         finally:
             for proc in workload:
