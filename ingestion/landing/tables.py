@@ -169,18 +169,18 @@ class RawTable:
             order = ", ".join(quote(k) for k in self.key)
             partition = f"cityHash64({order}) % 4"
             engine = "ReplacingMergeTree(_version, _is_deleted)"
-            history_order = f"{order}, _version"
+            history_order = f"{order}, _version, _kafka_partition, _kafka_offset"
         else:  # no primary key: every message is its own row
             order, partition, engine = "_kafka_partition, _kafka_offset", "tuple()", \
                 "ReplacingMergeTree"
-            history_order = order
+            history_order = order  # (repeating the offset columns is a ClickHouse error)
         return [
             f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(cols)}) "
             f"ENGINE = {engine} PARTITION BY {partition} ORDER BY ({order})",
             # replayed blocks repeat (key, _version, offset): ReplacingMergeTree folds them
             f"CREATE TABLE IF NOT EXISTS history.{name} ({', '.join(cols)}) "
             f"ENGINE = ReplacingMergeTree PARTITION BY {partition} "
-            f"ORDER BY ({history_order}, _kafka_partition, _kafka_offset)",
+            f"ORDER BY ({history_order})",
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS history.{quote(self.name + '__copy')} "
             f"TO history.{name} AS SELECT * FROM {self.qualified}",
             self.current_view_sql(),

@@ -35,3 +35,18 @@ def test_an_array_column_keeps_nulls_whatever_value_came_first(first: object) ->
     assert convert(None) is None
     assert convert([]) == "[]"
     assert convert([1, None]) == "[1,null]"
+
+
+@pytest.mark.parametrize("key", [["id"], []])
+def test_no_sorting_key_repeats_an_expression(key: list[str]) -> None:
+    """ClickHouse rejects a sorting key that names a column twice ("Primary key … contains a
+    duplicate expression"): a table without a primary key once got no history table, and the
+    loader then retried a schema change on it forever."""
+    import re
+
+    table = RawTable("dialer__t", key)
+    table.columns["id"] = "Nullable(Int64)"
+    for statement in table.create_sql():
+        for order in re.findall(r"ORDER BY \(([^)]*)\)", statement):
+            names = [n.strip() for n in order.split(",")]
+            assert len(names) == len(set(names)), statement
