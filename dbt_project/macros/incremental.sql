@@ -110,3 +110,34 @@ changed_buckets as (
         on {{ alias }}.{{ time_column }} >= c.bucket_start
         and {{ alias }}.{{ time_column }} < c.bucket_start + {{ grain_interval(grain) }}
 {%- endmacro %}
+
+{#-
+    KPI tables recomputed from one point on (kpi_operator_states_*, kpi_appeal_backlog_*): the
+    bucket of the earliest `time_column` among the rows of `facts` exported since the table's
+    watermark (or matching `also`, e.g. intervals still open) and the rows of `deleted_source`
+    soft-deleted since. Two CTEs: `watermark`, `recompute` (its `since` is null when nothing
+    changed).
+-#}
+{% macro recompute_since_ctes(facts, time_column, grain, deleted_source, also=none) -%}
+watermark as (
+
+    {{ bucket_watermark() }}
+
+),
+
+recompute as (
+
+    select {{ time_bucket('min(' ~ time_column ~ ')', grain) }} as since
+    from (
+        select {{ time_column }} from {{ facts }}
+        where _exported_at > (select since from watermark)
+           {% if also %}or {{ also }}{% endif %}
+           or {{ in_backfill_window() }}
+        union all
+        select {{ time_column }} from {{ deleted_source }}
+        where _is_deleted
+          and _exported_at > (select since from watermark)
+    ) as changed
+
+),
+{%- endmacro %}

@@ -21,26 +21,7 @@ with appeals as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-
-    {{ bucket_watermark() }}
-
-),
-
-recompute as (
-
-    select {{ time_bucket('min(opened_at)', grain) }} as since
-    from (
-        select opened_at from {{ ref('fct_appeals') }}
-        where _exported_at > (select since from watermark)
-           or {{ in_backfill_window() }}
-        union all
-        select opened_at from {{ source('crm', 'appeals') }}
-        where _is_deleted
-          and _exported_at > (select since from watermark)
-    ) as changed
-
-),
+{{ recompute_since_ctes(ref('fct_appeals'), 'opened_at', grain, source('crm', 'appeals')) }}
 
 carried as (
 

@@ -20,27 +20,7 @@ with all_intervals as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-
-    {{ bucket_watermark() }}
-
-),
-
-recompute as (
-
-    select {{ time_bucket('min(started_at)', grain) }} as since
-    from (
-        select started_at from all_intervals
-        where _exported_at > (select since from watermark)
-           or is_open
-           or {{ in_backfill_window() }}
-        union all
-        select started_at from {{ source('dialer', 'operator_status_log') }}
-        where _is_deleted
-          and _exported_at > (select since from watermark)
-    ) as changed
-
-),
+{{ recompute_since_ctes('all_intervals', 'started_at', grain, source('dialer', 'operator_status_log'), also='is_open') }}
 {% endif %}
 
 intervals as (
