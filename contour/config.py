@@ -25,7 +25,7 @@ Environment variables (all optional):
 ``CONTOUR_AIRFLOW_URL``        Airflow API server URL; default ``http://127.0.0.1:58080``
 ``CONTOUR_SUPERSET_URL``       Superset URL; default ``http://127.0.0.1:58088``
 ``CONTOUR_MANAGED_SERVICES``   services ``contour up`` runs itself, comma separated; default
-                               ``postgres,kafka,clickhouse,airflow,superset,cdc,loader,export``;
+                               ``postgres,kafka,clickhouse,airflow,superset,cdc,loader,export,dbt``;
                                the others are treated as external (health-checked, never
                                started);
                                ``none`` when every service is external
@@ -82,7 +82,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: the servers Contour runs on (each listens on an endpoint of this configuration)
 INFRASTRUCTURE = ("postgres", "kafka", "clickhouse", "airflow", "superset")
 #: Contour's own pipeline processes, started after the infrastructure they use
-PIPELINE = ("cdc", "loader", "export")
+PIPELINE = ("cdc", "loader", "export", "dbt")
 #: the simulated contact centre: started by ``contour demo`` (or ``contour up dialer``), not by
 #: a plain ``contour up``
 WORKLOAD = ("dialer", "crm")

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -28,6 +29,7 @@ TARGET = "warehouse"
 PASSWORD_VAR = "CONTOUR_DBT_PASSWORD"
 DEFAULT_LANE = "realtime"
 _LANE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+PROJECT_FILES = (".sql", ".yml", ".yaml", ".md", ".csv")
 
 
 class DbtError(ContourError):
@@ -59,6 +61,17 @@ def profiles_yml(config: Config, threads: int = 2) -> str:
         "      application_name: contour-dbt",
     ]
     return "\n".join(lines) + "\n"
+
+
+def project_fingerprint() -> str:
+    """A digest of the dbt project's sources (models, macros, tests, dbt_project.yml)."""
+    digest = hashlib.sha256()
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(PROJECT_DIR)
+        if (path.is_file() and path.suffix in PROJECT_FILES
+                and not {"target", "logs", "dbt_packages"} & set(relative.parts)):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def target_path(config: Config, lane: str = DEFAULT_LANE) -> Path:
@@ -124,19 +137,46 @@ def marts_lock(config: Config, dbt_args: Sequence[str]) -> Iterator[None]:
     if not WRITING_COMMANDS & set(dbt_args[:1]):
         yield
         return
-    import psycopg
+    try:  # psycopg in Contour's environment, psycopg2 in dbt's (the dbt worker)
+        import psycopg as driver
+    except ImportError:
+        import psycopg2 as driver  # type: ignore[no-redef]
 
     try:
-        conn = psycopg.connect(config.pg_dsn("warehouse"), autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
+        conn = driver.connect(config.pg_dsn("warehouse"), connect_timeout=10)
+    except driver.OperationalError as exc:
         raise DbtError(f"the warehouse database is not reachable ({exc}); check "
                        "`contour status`") from None
-    with conn:
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+    try:
+        conn.autocommit = True
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+        if not cursor.fetchone()[0]:
             print("contour dbt: another dbt run is writing the marts; waiting for it",
                   file=sys.stderr, flush=True)
-            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+            cursor.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         yield
+    finally:
+        conn.close()
+
+
+def run_cycle(config: Config, args: list[str], progress: Callable[[str], None] = print) -> int:
+    """``dbt ARGS`` of the realtime cycle, under the marts lock: on the dbt worker when it
+    runs (``contour up dbt``: dbt already loaded, 10–12 s less per cycle under load), else as
+    a dbt process. Returns dbt's exit status."""
+    from contour.dbt_worker import WorkerError, run_on_worker
+
+    try:
+        returncode = run_on_worker(config, args, progress)
+    except WorkerError as exc:
+        progress(f"contour dbt: {exc}")
+        return 2
+    if returncode is not None:
+        return returncode
+    progress("(no dbt worker answers on its socket — `contour up dbt` starts it; running "
+             "dbt as a process)")
+    with marts_lock(config, args):
+        return run(config, args).returncode
 
 
 def cmd_dbt(config: Config, args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ created again in the same run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -33,7 +32,6 @@ Progress = Callable[[str], None]
 #: the exporter service passes every 2 s (and writes its heartbeat during long chunks)
 EXPORTER_ALIVE_S = 15.0
 EXPORT_MODES = ("auto", "always", "never")
-PROJECT_FILES = (".sql", ".yml", ".yaml", ".md", ".csv")
 DEPLOYS_DDL = """
 CREATE TABLE IF NOT EXISTS ops.dbt_deploys (
     fingerprint text PRIMARY KEY,
@@ -58,17 +56,6 @@ class Refresh:
         return (f"refreshed in {sum(self.seconds.values()):.1f}s ({steps}); "
                 f"{self.exported_rows:,} rows exported"
                 + ("; views rebuilt (the dbt project changed)" if self.with_views else ""))
-
-
-def project_fingerprint() -> str:
-    """A digest of the dbt project's sources (models, macros, tests, dbt_project.yml)."""
-    digest = hashlib.sha256()
-    for path in sorted(dbt.PROJECT_DIR.rglob("*")):
-        relative = path.relative_to(dbt.PROJECT_DIR)
-        if (path.is_file() and path.suffix in PROJECT_FILES
-                and not {"target", "logs", "dbt_packages"} & set(relative.parts)):
-            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def views_to_skip(manifest_path: Path) -> list[str] | None:
@@ -142,7 +129,7 @@ def refresh(config: Config, run_id: str, select: str = "tag:realtime", *,
     step("mark", started)
 
     started = time.monotonic()
-    fingerprint = project_fingerprint()
+    fingerprint = dbt.project_fingerprint()
     skip = views_to_skip(dbt.target_path(config) / "manifest.json")
     deployed = _deployed(config, fingerprint)  # (creates ops.dbt_deploys on a new warehouse)
     done.with_views = skip is None or not deployed
@@ -151,8 +138,7 @@ def refresh(config: Config, run_id: str, select: str = "tag:realtime", *,
         args += ["--exclude", *skip]
     progress("+ dbt " + " ".join(args) if done.with_views or not skip else
              f"+ dbt run --select {select} --exclude <the {len(skip)} views kept between cycles>")
-    with dbt.marts_lock(config, args):
-        returncode = dbt.run(config, args).returncode
+    returncode = dbt.run_cycle(config, args, progress)
     step("dbt", started)
     if returncode != 0:
         _set_deployed(config, None)

@@ -15,7 +15,7 @@ from contour.services.airflow import Airflow
 from contour.services.base import Progress, Service, ServiceStatus
 from contour.services.clickhouse import ClickHouse
 from contour.services.kafka import Kafka
-from contour.services.pipeline import Cdc, Crm, Dialer, Exporter, Loader
+from contour.services.pipeline import Cdc, Crm, DbtWorker, Dialer, Exporter, Loader
 from contour.services.postgres import Postgres
 from contour.services.superset import Superset
 
@@ -28,6 +28,7 @@ _CLASSES: dict[str, type[Service]] = {
     "cdc": Cdc,
     "loader": Loader,
     "export": Exporter,
+    "dbt": DbtWorker,
     "dialer": Dialer,
     "crm": Crm,
 }
@@ -38,6 +39,7 @@ _NEEDS = {
     "cdc": {"postgres", "kafka"},
     "loader": {"kafka", "clickhouse"},
     "export": {"postgres", "clickhouse"},
+    "dbt": {"postgres"},
     "dialer": {"postgres"},
     "crm": {"postgres"},
 }

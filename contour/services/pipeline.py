@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from contour import dbt, dbt_worker
+from contour.config import PROJECT_ROOT
 from contour.services.base import ProcessSpec, Progress, Service
 from ingestion.export import heartbeat_path
 from ingestion.status import read_status
@@ -98,6 +100,27 @@ class Exporter(PipelineService):
 
     def processes(self) -> list[ProcessSpec]:
         return [self.command("export", "export", "run")]
+
+
+class DbtWorker(PipelineService):
+    """dbt loaded once for the realtime cycle's runs (``python -m contour.dbt_worker`` in
+    dbt's environment; :mod:`contour.dbt_worker`)."""
+
+    name = "dbt"
+
+    @property
+    def url(self) -> str:
+        return f"{dbt_worker.socket_path(self.config)} (dbt runs of the realtime cycle)"
+
+    def status_files(self) -> list[Path]:
+        return [dbt_worker.status_path(self.config)]
+
+    def processes(self) -> list[ProcessSpec]:
+        env = dbt.dbt_env(self.config)
+        env.update(PYTHONPATH=str(PROJECT_ROOT), PYTHONUNBUFFERED="1")
+        return [ProcessSpec(name="dbt-worker", env=env, cwd=dbt.PROJECT_DIR,
+                            argv=[str(self.config.venv_bin("dbt", "python")), "-m",
+                                  "contour.dbt_worker"])]
 
 
 class Dialer(PipelineService):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from contour import dbt
+from contour import dbt, dbt_worker
 from contour.refresh import refresh
+from contour.services.pipeline import DbtWorker
 from ingestion.export import heartbeat_path
-from ingestion.status import write_status
+from ingestion.status import read_status, write_status
 from tests.dbt_project.conftest import Built
 from tests.dbt_project.tables import contents
 
@@ -202,3 +204,48 @@ def test_incremental_runs_equal_a_full_rebuild_after_changes(built: Built) -> No
     incremental = contents(wh)
     wh.dbt("run", "--select", "tag:realtime", "--full-refresh")
     assert contents(wh) == incremental
+
+
+def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -> None:
+    """`contour up dbt`: the realtime cycle's dbt runs go to the worker (dbt loaded once) and
+    build the same marts; it parses the project once for many runs; what it cannot serve
+    (--vars) goes to a dbt process; a worker killed mid-run fails that run with a clear
+    message, and the next cycle (a dbt process) repairs the marts."""
+    wh = built.warehouse
+    before = contents(wh)
+    service = DbtWorker(wh.config)
+    assert service.start(progress=lambda _: None)
+    try:
+        said: list[str] = []
+        refresh(wh.config, "worker-1", export="never", progress=said.append)
+        refresh(wh.config, "worker-2", export="never", progress=said.append)
+        assert sum(line.startswith("dbt worker: dbt run --select tag:realtime")
+                   for line in said) == 2, said
+        assert sum("Completed successfully" in line for line in said) == 2, said
+        assert not any("running dbt as a process" in line for line in said)
+        status = read_status(dbt_worker.status_path(wh.config))
+        assert status is not None and (status["parses"], status["invocations"]) == (1, 2)
+        assert contents(wh) == before
+        assert {r[0] for r in wh.rows("SELECT DISTINCT run_id FROM ops.freshness")} >= {
+            "worker-1", "worker-2"}
+        assert dbt_worker.run_on_worker(wh.config, ["run", "--vars", "{day: 1}"]) is None
+
+        pid = status["pid"]
+
+        def kill_when_building(line: str) -> None:
+            said.append(line)
+            if "START sql" in line and "model marts." in line:
+                os.kill(pid, signal.SIGKILL)
+
+        said.clear()
+        code = dbt.run_cycle(wh.config, ["run", "--select", "tag:realtime", "--full-refresh"],
+                             progress=kill_when_building)
+        assert code != 0
+        assert any("without an exit status" in line for line in said), said[-3:]
+    finally:
+        service.stop(progress=lambda _: None)
+    assert dbt_worker.socket_path(wh.config).exists()   # left by the killed worker
+    said.clear()
+    refresh(wh.config, "after-the-kill", export="never", progress=said.append)
+    assert any("running dbt as a process" in line for line in said)
+    assert contents(wh) == before

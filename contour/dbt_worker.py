@@ -1,0 +1,265 @@
+"""The dbt worker: dbt loaded once, serving the realtime cycle's runs (``contour up dbt``).
+
+A ``dbt run`` process spends 10–12 s of a realtime cycle under the demo load before it builds
+anything: importing dbt and loading the project's manifest. The worker is a long-running
+process in dbt's virtual environment that pays this once: it parses the project at start,
+keeps the manifest in memory and runs each request with ``dbtRunner(manifest=...)``. It parses
+again when the project's files change (the fingerprint of :func:`contour.dbt.project_fingerprint`),
+so a deploy needs no restart.
+
+Protocol, on a Unix socket in the state folder (owner-only): the client sends one JSON line
+``{"args": [...]}``; the worker answers with JSON lines ``{"line": "..."}`` (dbt's log lines
+as the ``dbt`` command prints them) and a last ``{"returncode": N}``. Requests run one at a
+time, each under the warehouse's marts lock (:func:`contour.dbt.marts_lock`), which the worker
+holds itself: a client that dies mid-run (a killed Airflow task) leaves its run to finish, and
+no other writing dbt run starts meanwhile. Only the realtime lane's ``run``/``build`` without
+``--vars`` are served (vars change what the manifest holds); anything else is refused with
+returncode ``None`` and the caller runs a dbt process instead, as it does when no worker runs.
+
+``run_on_worker`` is the client; the rest runs in the worker (``python -m contour.dbt_worker``),
+which imports only the standard library, dbt, :mod:`contour.dbt` and
+:mod:`ingestion.status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from contour.config import Config
+from contour.dbt import WRITING_COMMANDS, marts_lock, project_fingerprint, state_dir
+from contour.errors import ContourError
+from ingestion.status import write_status
+
+Progress = Callable[[str], None]
+#: a run that says nothing for this long is taken as hung (dbt logs every model's start/end)
+SILENCE_LIMIT_S = 1800.0
+STATUS_EVERY_S = 1.0
+#: restart (the supervisor starts a fresh worker) beyond this resident size: in-process dbt
+#: runs keep some state per invocation
+MAX_RSS_BYTES = 1_500_000_000
+
+
+class WorkerError(ContourError):
+    """The dbt worker accepted a run and then failed or went silent."""
+
+
+def socket_path(config: Config) -> Path:
+    """The worker's socket: in the state folder, or (when that path is longer than a Unix
+    socket address allows) in the temporary folder under a name made from it."""
+    path = state_dir(config) / "worker.sock"
+    if len(os.fsencode(path)) <= 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"contour-dbt-{digest}.sock"
+
+
+def status_path(config: Config) -> Path:
+    return state_dir(config) / "worker.status.json"
+
+
+def servable(args: list[str]) -> bool:
+    """Whether the worker can run these dbt arguments with its cached manifest."""
+    return bool(args) and args[0] in WRITING_COMMANDS - {"seed", "snapshot"} and not any(
+        a == "--vars" or a.startswith("--vars=") for a in args)
+
+
+# ----------------------------------------------------------------------------- client
+def run_on_worker(config: Config, args: list[str], progress: Progress = print) -> int | None:
+    """Run ``dbt ARGS`` on the worker and return dbt's exit status, printing its log lines;
+    ``None`` when no worker listens or it does not serve these arguments (then run a dbt
+    process). Raises :class:`WorkerError` when the worker dies or goes silent mid-run."""
+    if not servable(args):
+        return None
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.settimeout(5.0)
+        client.connect(str(socket_path(config)))
+    except OSError:
+        client.close()
+        return None
+    with client:
+        client.settimeout(SILENCE_LIMIT_S)
+        client.sendall(json.dumps({"args": args}).encode() + b"\n")
+        try:
+            for raw in client.makefile("rb"):
+                answer = json.loads(raw)
+                if "line" in answer:
+                    progress(answer["line"])
+                elif "returncode" in answer:
+                    return answer["returncode"]  # type: ignore[no-any-return]
+        except TimeoutError:
+            raise WorkerError(f"the dbt worker said nothing for {SILENCE_LIMIT_S:.0f} s during "
+                              f"`dbt {' '.join(args)}`; see its log (contour logs dbt)") from None
+    raise WorkerError(f"the dbt worker ended `dbt {' '.join(args)}` without an exit status (it "
+                      "died or was restarted); the run is retried as a whole by the next cycle")
+
+
+# ----------------------------------------------------------------------------- worker
+class Worker:
+    """dbt with the project parsed once; :meth:`handle` serves one connection."""
+
+    def __init__(self, config: Config) -> None:
+        from dbt.cli.main import dbtRunner
+
+        self.config = config
+        self.runner_class = dbtRunner
+        self.manifest: Any = None
+        self.fingerprint: str | None = None
+        self.invocations = 0
+        self.parses = 0
+        self.busy_since: float | None = None
+
+    def status(self) -> dict[str, Any]:
+        return {"updated_at": time.time(), "pid": os.getpid(), "invocations": self.invocations,
+                "parses": self.parses, "busy_since": self.busy_since,
+                "rss_bytes": rss_bytes()}
+
+    def parse_if_changed(self, say: Progress) -> None:
+        fingerprint = project_fingerprint()
+        if fingerprint == self.fingerprint and self.manifest is not None:
+            return
+        started = time.monotonic()
+        result = self.runner_class().invoke(["parse", "--quiet"])
+        if not result.success:
+            raise WorkerError(f"dbt parse failed: {result.exception}")
+        self.manifest, self.fingerprint = result.result, fingerprint
+        self.parses += 1
+        say(f"dbt worker: project parsed in {time.monotonic() - started:.1f}s "
+            f"(parse #{self.parses})")
+
+    def invoke(self, args: list[str], say: Progress, forward: Progress) -> int:
+        """Run dbt ARGS; ``say`` tells the worker's own news, ``forward`` passes dbt's log
+        lines on to the client (dbt itself writes them to the worker's log)."""
+        def on_event(event: Any) -> None:
+            info = event.info
+            if info.level in ("info", "warn", "error") and info.msg:
+                forward(f"{time.strftime('%H:%M:%S')}  {info.msg}")
+
+        self.parse_if_changed(say)
+        with marts_lock(self.config, args):
+            result = self.runner_class(manifest=self.manifest, callbacks=[on_event]).invoke(
+                args, use_colors=False)
+        self.invocations += 1
+        if result.exception is not None and not result.success:
+            say(f"dbt worker: dbt raised {type(result.exception).__name__}: {result.exception}")
+            return 2
+        return 0 if result.success else 1
+
+    def handle(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as reader:
+            request = json.loads(reader.readline() or b"{}")
+            args = request.get("args") or []
+
+            def forward(line: str) -> None:
+                with contextlib.suppress(OSError):  # the client left: the run goes on
+                    conn.sendall(json.dumps({"line": line}).encode() + b"\n")
+
+            def say(line: str) -> None:
+                print(line, flush=True)
+                forward(line)
+
+            if not servable(args):
+                code: int | None = None
+                say(f"dbt worker: not served here: dbt {' '.join(args)}")
+            else:
+                say(f"dbt worker: dbt {' '.join(args)}")
+                self.busy_since = time.time()
+                try:
+                    code = self.invoke(args, say, forward)
+                except Exception as exc:  # noqa: BLE001 - reported to the client, worker lives
+                    say(f"dbt worker: {type(exc).__name__}: {exc}")
+                    code = 2
+                finally:
+                    self.busy_since = None
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps({"returncode": code}).encode() + b"\n")
+
+
+def rss_bytes() -> int:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def serve(config: Config) -> int:
+    """Run the worker until SIGTERM; exits 0 to be restarted when it grew past MAX_RSS_BYTES."""
+    path, status_file = socket_path(config), status_path(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = Worker(config)
+
+    writing = threading.Lock()
+
+    def report() -> None:
+        with writing:
+            write_status(status_file, worker.status())
+
+    def report_every_second() -> None:
+        while not stop.wait(STATUS_EVERY_S):
+            report()
+
+    status_file.parent.mkdir(parents=True, exist_ok=True)
+    worker.parse_if_changed(lambda line: print(line, flush=True))
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # the socket is created owner-only
+    try:
+        server.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    server.listen(8)
+    server.settimeout(0.5)
+    # healthy from here: parsed and listening
+    threading.Thread(target=report_every_second, daemon=True).start()
+    print(f"dbt worker: listening on {path} (pid {os.getpid()})", flush=True)
+    try:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            worker.handle(conn)
+            report()  # counted before the next run, not up to a second later
+            if rss_bytes() > MAX_RSS_BYTES:
+                print(f"dbt worker: {rss_bytes() / 1e6:.0f} MB resident after "
+                      f"{worker.invocations} runs; exiting to be restarted", flush=True)
+                break
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
+        stop.set()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m contour.dbt_worker",
+        description="Serve the realtime cycle's dbt runs with dbt loaded once (run by "
+                    "`contour up dbt` in dbt's virtual environment; see the module's docstring).")
+    parser.parse_args(argv)
+    try:
+        return serve(Config.from_env())
+    except ContourError as exc:
+        print(f"dbt worker: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
