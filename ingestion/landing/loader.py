@@ -36,8 +36,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from contour.config import Config
 from ingestion.landing.tables import (
+    DEAD_LETTER_COLUMNS,
     DEAD_LETTERS_DDL,
+    LANDING_METRICS_COLUMNS,
     LANDING_METRICS_DDL,
+    META_COLUMNS,
     DoesNotFit,
     RawTable,
     table_name,
@@ -45,8 +48,7 @@ from ingestion.landing.tables import (
 from ingestion.status import RollingRate, write_status
 
 log = logging.getLogger(__name__)
-META_NAMES = ["_op", "_is_deleted", "_version", "_source_ts", "_tx_id", "_lsn",
-              "_kafka_partition", "_kafka_offset", "_ingested_at"]
+META_NAMES = list(META_COLUMNS)
 
 
 class Poison(ValueError):
@@ -223,18 +225,20 @@ class Loader:
         column is in ``columns`` only once its ALTER is done, so the snapshot is safe)."""
         ingested_at = datetime.now(UTC)
         for name, rows in batch.rows.items():
-            columns = list(self.tables[name].columns)
+            table = self.tables[name]
+            columns = list(table.columns)
             width = len(columns) + len(META_NAMES) - 1
             for row in rows:  # rows made before a new column appeared get it as null
                 if len(row) < width:
                     row[-8:-8] = [None] * (width - len(row))
                 row.append(ingested_at)
-            self.insert_client.insert(self.tables[name].qualified, rows,
-                                      column_names=[*columns, *META_NAMES])
+            self.insert_client.insert(
+                table.qualified, rows, column_names=[*columns, *META_NAMES],
+                column_type_names=[*table.columns.values(), *META_COLUMNS.values()])
         if batch.dead:
             self.insert_client.insert("raw._dead_letters", batch.dead,
-                                      column_names=["topic", "partition", "offset", "key",
-                                                    "value", "error", "at"])
+                                      column_names=list(DEAD_LETTER_COLUMNS),
+                                      column_type_names=list(DEAD_LETTER_COLUMNS.values()))
         return time.time()  # from now on the rows are queryable
 
     def advance(self, batch: Batch) -> None:
@@ -276,9 +280,8 @@ class Loader:
                          max(0, high - offset - 1), lsn, rate])
         self._positions_changed.clear()
         self.client.insert("raw._landing_metrics", rows,
-                           column_names=["at", "topic", "partition", "landed_offset",
-                                         "high_watermark", "lag", "last_source_lsn",
-                                         "rows_per_s"])
+                           column_names=list(LANDING_METRICS_COLUMNS),
+                           column_type_names=list(LANDING_METRICS_COLUMNS.values()))
 
     def _write_status(self) -> None:
         write_status(self.status_path, {

@@ -27,18 +27,30 @@ META_COLUMNS = {
     "_kafka_offset": "UInt64",
     "_ingested_at": "DateTime64(3, 'UTC')",
 }
-DEAD_LETTERS_DDL = """
-CREATE TABLE IF NOT EXISTS raw._dead_letters (
-    topic String, partition UInt32, offset UInt64, key Nullable(String), value Nullable(String),
-    error String, at DateTime64(3, 'UTC')
-) ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)
+#: columns of the loader's own tables, in insert order (the loader inserts with these types,
+#: so clickhouse-connect does not DESCRIBE the table before every block)
+DEAD_LETTER_COLUMNS = {
+    "topic": "String", "partition": "UInt32", "offset": "UInt64", "key": "Nullable(String)",
+    "value": "Nullable(String)", "error": "String", "at": "DateTime64(3, 'UTC')",
+}
+LANDING_METRICS_COLUMNS = {
+    "at": "DateTime64(3, 'UTC')", "topic": "String", "partition": "UInt32",
+    "landed_offset": "Int64", "high_watermark": "Int64", "lag": "Int64",
+    "last_source_lsn": "UInt64", "rows_per_s": "Float64",
+}
+
+
+def _columns_sql(columns: dict[str, str]) -> str:
+    return ", ".join(f"{name} {type_}" for name, type_ in columns.items())
+
+
+DEAD_LETTERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS raw._dead_letters ({_columns_sql(DEAD_LETTER_COLUMNS)})
+ENGINE = ReplacingMergeTree ORDER BY (topic, partition, offset)
 """
-LANDING_METRICS_DDL = """
-CREATE TABLE IF NOT EXISTS raw._landing_metrics (
-    at DateTime64(3, 'UTC'), topic String, partition UInt32,
-    landed_offset Int64, high_watermark Int64, lag Int64,
-    last_source_lsn UInt64, rows_per_s Float64
-) ENGINE = MergeTree ORDER BY (topic, partition, at) TTL toDateTime(at) + INTERVAL 7 DAY
+LANDING_METRICS_DDL = f"""
+CREATE TABLE IF NOT EXISTS raw._landing_metrics ({_columns_sql(LANDING_METRICS_COLUMNS)})
+ENGINE = MergeTree ORDER BY (topic, partition, at) TTL toDateTime(at) + INTERVAL 7 DAY
 """
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -14,8 +14,10 @@ class FakeClient:
     def __init__(self) -> None:
         self.inserted: list[list[object]] = []
 
-    def insert(self, table: str, rows: list[list[object]], column_names: list[str]) -> None:
+    def insert(self, table: str, rows: list[list[object]], column_names: list[str],
+               column_type_names: list[str]) -> None:
         assert table == "raw._landing_metrics"
+        assert len(column_type_names) == len(column_names)
         self.inserted += [dict(zip(column_names, row, strict=True)) for row in rows]
 
 
