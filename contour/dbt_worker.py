@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from contour.config import Config
-from contour.dbt import WRITING_COMMANDS, marts_lock, project_fingerprint, state_dir
+from contour.dbt import WRITING_COMMANDS, dbt_env, marts_lock, project_fingerprint, state_dir
 from contour.errors import ContourError
 from ingestion.status import write_status
 
@@ -199,6 +199,7 @@ def rss_bytes() -> int:
 def serve(config: Config) -> int:
     """Run the worker until SIGTERM; exits 0 to be restarted when it grew past MAX_RSS_BYTES."""
     path, status_file = socket_path(config), status_path(config)
+    os.environ.update(dbt_env(config))  # profile, target path, password: as `contour dbt` has
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

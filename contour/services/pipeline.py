@@ -116,8 +116,7 @@ class DbtWorker(PipelineService):
         return [dbt_worker.status_path(self.config)]
 
     def processes(self) -> list[ProcessSpec]:
-        env = dbt.dbt_env(self.config)
-        env.update(PYTHONPATH=str(PROJECT_ROOT), PYTHONUNBUFFERED="1")
+        env = self.config.service_env(PYTHONPATH=str(PROJECT_ROOT), PYTHONUNBUFFERED="1")
         return [ProcessSpec(name="dbt-worker", env=env, cwd=dbt.PROJECT_DIR,
                             argv=[str(self.config.venv_bin("dbt", "python")), "-m",
                                   "contour.dbt_worker"])]
