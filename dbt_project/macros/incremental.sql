@@ -109,6 +109,11 @@ changed_buckets as (
     join changed_buckets as c
         on {{ alias }}.{{ time_column }} >= c.bucket_start
         and {{ alias }}.{{ time_column }} < c.bucket_start + {{ grain_interval(grain) }}
+        {#- the span of all changed buckets, as constants: an index range scan whatever the
+            planner guesses of the number of changed buckets -#}
+        and {{ alias }}.{{ time_column }} >= (select min(bucket_start) from changed_buckets)
+        and {{ alias }}.{{ time_column }}
+            < (select max(bucket_start) from changed_buckets) + {{ grain_interval(grain) }}
 {%- endmacro %}
 
 {#-

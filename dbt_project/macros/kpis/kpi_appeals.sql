@@ -7,7 +7,9 @@
 {% macro kpi_appeals(grain) %}
 {{ bucket_incremental_config() }}
 
-with facts as (
+{#- referenced twice: not materialized, or PostgreSQL copies every fact to find the
+    changed buckets' -#}
+with facts as not materialized (
 
     select * from {{ ref('fct_appeals') }}
 
