@@ -31,22 +31,29 @@ Statement = tuple[str, tuple[object, ...]]
 def status_statements(operator_id: int, status: str, now: datetime,
                       reason: str | None = None) -> list[Statement]:
     """The writes of one status change: the operator row, the closed and the opened log rows.
-    Returned rather than executed so the engine can batch them with its other writes."""
+    Returned rather than executed so the engine can batch them with its other writes.
+
+    The log tiles time per operator even when changes arrive out of clock order (the engine's
+    tick, the operator API and the ICP thread read the clock separately, a moment apart): a
+    change stamped before the open interval began takes effect at that interval's start, so
+    no interval ends before it starts and none overlaps the next (seen at 60x: a call
+    connected 2.4 s before the operator's "ready" began, and the two intervals overlapped)."""
     if status not in STATES:
         raise OperatorError(
             f"unknown operator status {status!r}; one of {', '.join(STATES)}", 422)
     if status in ("paused", "waiting_unpause") and not reason:
         raise OperatorError(f"status {status} needs a reason", 422)
     return [
-        ("UPDATE operators SET status = %s, status_since = %s,"
+        ("UPDATE operators SET status = %s, status_since = greatest(%s, status_since),"
          " pause_reason = CASE WHEN %s = 'paused' THEN %s END,"
          " wait_reason = CASE WHEN %s = 'waiting_unpause' THEN %s END"
          " WHERE operator_id = %s",
          (status, now, status, reason, status, reason, operator_id)),
-        ("UPDATE operator_status_log SET ended_at = %s"
-         " WHERE operator_id = %s AND ended_at IS NULL", (now, operator_id)),
-        ("INSERT INTO operator_status_log (operator_id, status, reason, started_at)"
-         " VALUES (%s, %s, %s, %s)", (operator_id, status, reason, now)),
+        ("WITH closed AS (UPDATE operator_status_log SET ended_at = greatest(%s, started_at)"
+         " WHERE operator_id = %s AND ended_at IS NULL RETURNING ended_at)"
+         " INSERT INTO operator_status_log (operator_id, status, reason, started_at)"
+         " SELECT %s, %s, %s, greatest(%s, (SELECT max(ended_at) FROM closed))",
+         (now, operator_id, operator_id, status, reason, now)),
     ]
 
 
