@@ -47,6 +47,8 @@ Progress = Callable[[str], None]
 #: a run that says nothing for this long is taken as hung (dbt logs every model's start/end)
 SILENCE_LIMIT_S = 1800.0
 STATUS_EVERY_S = 1.0
+#: seconds a client has to send its request, and to take each line of the answer
+CLIENT_TIMEOUT_S = 10.0
 #: restart (the supervisor starts a fresh worker) beyond this resident size: in-process dbt
 #: runs keep some state per invocation
 MAX_RSS_BYTES = 1_500_000_000
@@ -159,13 +161,31 @@ class Worker:
         return 0 if result.success else 1
 
     def handle(self, conn: socket.socket) -> None:
-        with conn, conn.makefile("rb") as reader:
-            request = json.loads(reader.readline() or b"{}")
-            args = request.get("args") or []
+        """Serve one connection. A client that sends nothing within ``CLIENT_TIMEOUT_S``,
+        sends something that is not a request, or stops reading is dropped (a run it started
+        goes on), so no client can hold the worker up."""
+        conn.settimeout(CLIENT_TIMEOUT_S)
+        gone = False
 
-            def forward(line: str) -> None:
-                with contextlib.suppress(OSError):  # the client left: the run goes on
-                    conn.sendall(json.dumps({"line": line}).encode() + b"\n")
+        def forward(line: str) -> None:
+            nonlocal gone
+            if gone:
+                return
+            try:
+                conn.sendall(json.dumps({"line": line}).encode() + b"\n")
+            except OSError:  # the client left or stopped reading: the run goes on
+                gone = True
+
+        with conn, conn.makefile("rb") as reader:
+            try:
+                request = json.loads(reader.readline())
+                args = request["args"]
+                if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+                    raise TypeError("args must be a list of strings")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                print(f"dbt worker: dropped a client without a valid request ({exc!r})",
+                      flush=True)
+                return
 
             def say(line: str) -> None:
                 print(line, flush=True)
@@ -184,8 +204,9 @@ class Worker:
                     code = 2
                 finally:
                     self.busy_since = None
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps({"returncode": code}).encode() + b"\n")
+            if not gone:
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps({"returncode": code}).encode() + b"\n")
 
 
 def rss_bytes() -> int:
@@ -235,7 +256,6 @@ def serve(config: Config) -> int:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
-            conn.settimeout(None)
             worker.handle(conn)
             report()  # counted before the next run, not up to a second later
             if rss_bytes() > MAX_RSS_BYTES:

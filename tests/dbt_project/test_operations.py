@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -229,6 +230,15 @@ def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -
         assert {r[0] for r in wh.rows("SELECT DISTINCT run_id FROM ops.freshness")} >= {
             "worker-1", "worker-2"}
         assert dbt_worker.run_on_worker(wh.config, ["run", "--vars", "{day: 1}"]) is None
+
+        # clients that send nothing, or no request, are dropped; the next one is served
+        address = str(dbt_worker.socket_path(wh.config))
+        with socket.socket(socket.AF_UNIX) as idle, socket.socket(socket.AF_UNIX) as garbage:
+            idle.connect(address)
+            garbage.connect(address)
+            garbage.sendall(b"not a request\n")
+            assert dbt_worker.run_on_worker(
+                wh.config, ["run", "--select", "pipeline_heartbeats"], progress=said.append) == 0
 
         pid = status["pid"]
 
