@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contour.config import Config  # noqa: E402
+from ingestion.export.staging import CHANGES_ADD, CHANGES_BUCKET_SECONDS  # noqa: E402
 from ingestion.landing.loader import clickhouse_client  # noqa: E402
 from tests.conftest import stack_env  # noqa: E402
 
@@ -140,6 +141,17 @@ def multiply(conn: psycopg.Connection, table: str, key: str, target: int,
         conn.commit()  # one transaction per copy, as a real history would be written
         count += min(remaining, have[0])
         print(f"  staging.{table}: {count:,} rows", file=sys.stderr, flush=True)
+    # what the exporter would have counted for the copies (the pipeline KPIs read the counts)
+    conn.execute(
+        "INSERT INTO staging._export_changes AS c SELECT %s, bucket, count(*), "
+        "count(*) FILTER (WHERE _is_deleted), max(lag), sum(lag), max(_source_ts), "
+        "max(_exported_at) FROM (SELECT _is_deleted, _source_ts, _exported_at, "
+        "extract(epoch FROM _exported_at - _source_ts) AS lag, "
+        f"to_timestamp(floor(extract(epoch FROM _source_ts) / {CHANGES_BUCKET_SECONDS})"
+        f" * {CHANGES_BUCKET_SECONDS}) AS bucket "
+        f"FROM staging.{table} WHERE {key} > %s AND _source_ts IS NOT NULL) s GROUP BY bucket"
+        + CHANGES_ADD,
+        (table, top))
     conn.execute(f"ANALYZE staging.{table}")
     conn.commit()
     return count

@@ -175,16 +175,32 @@ def _staging_tables(conn: psycopg.Connection) -> list[str]:
         "AND column_name = '_source_ts' ORDER BY table_name")]
 
 
+def _newest_counted(conn: psycopg.Connection, tables: list[str]) -> datetime | None:
+    """The newest source commit merged into ``tables``, from the exporter's counts
+    (staging._export_changes): per table its newest bucket's, by the primary key index —
+    not a scan of every staging row (2 s at 10M call attempts)."""
+    if not tables:
+        return None
+    return conn.execute(
+        "SELECT max(c.newest_source_ts) FROM unnest(%s::text[]) AS t(name) "
+        "CROSS JOIN LATERAL (SELECT newest_source_ts FROM staging._export_changes "
+        "WHERE table_name = t.name ORDER BY bucket_start DESC LIMIT 1) AS c",
+        (tables,)).fetchone()[0]  # type: ignore[index]
+
+
 def mark_freshness(config: Config, run_id: str) -> dict[str, datetime | None]:
-    """Record, per source, the newest source commit exported to staging (before dbt runs)."""
+    """Record, per source, the newest source commit exported to staging (before dbt runs):
+    from the exporter's counts, or from staging itself while nothing is counted."""
     with connect(config) as conn:
         ensure_ops(conn)
         tables = _staging_tables(conn)
+        counted = conn.execute(
+            "SELECT to_regclass('staging._export_changes') IS NOT NULL").fetchone()[0]  # type: ignore[index]
         marks: dict[str, datetime | None] = {}
         for name in config.cdc_source_names:
             mine = [t for t in tables if t.startswith(f"{name}__")]
-            newest = None
-            if mine:
+            newest = _newest_counted(conn, mine) if counted else None
+            if newest is None and mine:  # nothing counted yet: read staging itself
                 newest = conn.execute(" SELECT max(ts) FROM (" + " UNION ALL ".join(
                     f'SELECT max(_source_ts) AS ts FROM staging."{t}"' for t in mine)
                     + ") s").fetchone()[0]  # type: ignore[index]

@@ -1,7 +1,8 @@
 {#-
     The appeal life cycle (int_appeals__lifecycle; fct_appeals' incremental runs): for the
-    appeals in `appeals` (a relation or CTE holding whole customers: the repeat flag
-    compares each appeal with the customer's previous one), response/resolution times and
+    appeals in `appeals` (a relation or CTE holding, per customer, every appeal from
+    repeat_contact_days before the first one of interest: the repeat flag compares each
+    appeal with the customer's previous one), response/resolution times and
     the repeat / duplicate flags; `all_appeals` is where a linked appeal's first appeal is
     looked up. One row per appeal:
       repeat contact   the same customer opened another appeal (any topic, any channel) in the

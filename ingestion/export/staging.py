@@ -8,6 +8,14 @@ source row stays, flagged, so that a late older version cannot bring it back), `
 ``staging._export_watermarks``: per table the ``_ingested_at`` of ClickHouse up to which rows
 are merged, moved in the transaction that merges them.
 
+``staging._export_changes``: per table and 15-minute bucket of source commit time, the rows the
+merges changed (of which deletes), the sum and maximum of their export lag (export time −
+source commit) and the newest source commit among them. Written by the merge statement
+itself, so it counts each change that reached staging exactly once (a re-read row the
+version guard skips is not counted); one row per table and bucket, added to by every merge.
+The pipeline KPIs (``kpi_pipeline_*``) and the freshness marks
+(:func:`contour.warehouse.mark_freshness`) read it instead of scanning every staging table.
+
 A chunk is COPYed into a temporary table and merged with one ``INSERT … ON CONFLICT … DO
 UPDATE … WHERE staging._version < EXCLUDED._version``: re-reading rows is harmless. A delete of
 a REPLICA IDENTITY DEFAULT table (whose event carries only the key) keeps the stored column
@@ -26,10 +34,24 @@ from ingestion.export.catalog import TableSpec
 
 SCHEMA = "staging"
 WATERMARKS = "_export_watermarks"
+CHANGES = "_export_changes"
+CHANGES_BUCKET_SECONDS = 900  # the finest KPI grain (coarser ones roll these buckets up)
 META_DDL = ("_version bigint NOT NULL", "_is_deleted boolean NOT NULL DEFAULT false",
             "_source_ts timestamptz", "_exported_at timestamptz NOT NULL")
 #: what a chunk row carries after the table's columns (COPY order)
 CHUNK_META = ("_version", "_is_deleted", "_source_ts", "_unchanged")
+#: the end of an ``INSERT INTO staging._export_changes AS c …``: counts of a table and
+#: bucket already there are added to (used by anything that writes staging as the exporter)
+CHANGES_ADD = (
+    " ON CONFLICT (table_name, bucket_start) DO UPDATE SET"
+    " rows_changed = c.rows_changed + EXCLUDED.rows_changed,"
+    " rows_deleted = c.rows_deleted + EXCLUDED.rows_deleted,"
+    " max_export_lag_seconds = greatest(c.max_export_lag_seconds,"
+    " EXCLUDED.max_export_lag_seconds),"
+    " total_export_lag_seconds = c.total_export_lag_seconds"
+    " + EXCLUDED.total_export_lag_seconds,"
+    " newest_source_ts = greatest(c.newest_source_ts, EXCLUDED.newest_source_ts),"
+    " exported_at = greatest(c.exported_at, EXCLUDED.exported_at)")
 _DDL_LOCK = 7_211_900_001  # advisory lock key: one exporter changes staging DDL at a time
 _CHUNK = sql.Identifier("_contour_export_chunk")
 
@@ -48,6 +70,22 @@ def prepare_schema(conn: Conn) -> None:
             "CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, "
             "ingested_at timestamptz, rows_total bigint NOT NULL, "
             "updated_at timestamptz NOT NULL)").format(_table(WATERMARKS)))
+        create_changes_table(conn)
+
+
+def create_changes_table(conn: Conn) -> None:
+    """``staging._export_changes`` and its indexes (idempotent)."""
+    conn.execute(sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (table_name text NOT NULL, "
+        "bucket_start timestamptz NOT NULL, rows_changed bigint NOT NULL, "
+        "rows_deleted bigint NOT NULL, max_export_lag_seconds numeric, "
+        "total_export_lag_seconds numeric, newest_source_ts timestamptz NOT NULL, "
+        "exported_at timestamptz NOT NULL, "
+        "PRIMARY KEY (table_name, bucket_start))").format(_table(CHANGES)))
+    conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (exported_at)").format(
+        sql.Identifier(f"{CHANGES}__exported_at"), _table(CHANGES)))
+    conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (bucket_start)").format(
+        sql.Identifier(f"{CHANGES}__bucket_start"), _table(CHANGES)))
 
 
 def staging_columns(conn: Conn, name: str) -> list[str]:
@@ -133,13 +171,27 @@ class ChunkMerge:
         updates = [sql.SQL(keep).format(c=sql.Identifier(n)) for n in non_key]
         updates += [sql.SQL("{m} = EXCLUDED.{m}").format(m=sql.Identifier(m))
                     for m in ("_version", "_is_deleted", "_source_ts", "_exported_at")]
+        # the merge, and the changes it made counted into _export_changes (RETURNING yields
+        # only the rows inserted or updated: not those the version guard skipped)
         self.merge = sql.SQL(
+            "WITH merged AS ("
             "INSERT INTO {target} AS s ({cols}, _version, _is_deleted, _source_ts, _exported_at) "
             "SELECT {cols}, _version, _is_deleted, _source_ts, now() FROM {chunk} "
-            "ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE s._version < EXCLUDED._version"
+            "ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE s._version < EXCLUDED._version "
+            "RETURNING s._is_deleted, s._source_ts, "
+            "extract(epoch FROM now() - s._source_ts) AS lag, "
+            "to_timestamp(floor(extract(epoch FROM s._source_ts) / {bucket}) * {bucket}) "
+            "AS bucket_start) "
+            "INSERT INTO {changes} AS c (table_name, bucket_start, rows_changed, rows_deleted, "
+            "max_export_lag_seconds, total_export_lag_seconds, newest_source_ts, exported_at) "
+            "SELECT {name}, bucket_start, count(*), count(*) FILTER (WHERE _is_deleted), "
+            "max(lag), sum(lag), max(_source_ts), now() FROM merged "
+            "WHERE bucket_start IS NOT NULL "
+            "GROUP BY bucket_start" + CHANGES_ADD
         ).format(target=target, cols=cols, chunk=_CHUNK,
                  key=sql.SQL(", ").join(map(sql.Identifier, spec.key)),
-                 updates=sql.SQL(", ").join(updates))
+                 updates=sql.SQL(", ").join(updates), changes=_table(CHANGES),
+                 name=sql.Literal(spec.name), bucket=sql.Literal(CHANGES_BUCKET_SECONDS))
         self.watermark = sql.SQL(
             "INSERT INTO {} AS w (table_name, ingested_at, rows_total, updated_at) "
             "VALUES (%s, %s, %s, now()) ON CONFLICT (table_name) DO UPDATE SET "

@@ -12,6 +12,7 @@ import pytest
 
 from contour.config import Config
 from contour.warehouse import _clickhouse, health, mart_sources
+from ingestion.export.staging import create_changes_table
 from ingestion.landing.tables import LANDING_METRICS_DDL
 from tests.conftest import Stack, run_contour
 
@@ -87,19 +88,35 @@ def test_mart_lineage_follows_models_to_sources(tmp_path: Path) -> None:
     assert lineage == {"fct_one": {"s1"}, "fct_two": {"s1", "s2"}}
 
 
+@pytest.mark.parametrize("counted", [False, True], ids=["from-staging", "from-counts"])
 def test_freshness_is_now_minus_the_oldest_newest_commit_of_a_marts_sources(
-        pg: Stack, tmp_path: Path) -> None:
+        pg: Stack, tmp_path: Path, counted: bool) -> None:
+    """The marks come from staging._export_changes where the exporter counted the tables'
+    changes (there: source a's newest commit only in the counts, its staging row left out),
+    from the staging tables themselves where it did not (source b)."""
     a, b = f"fa{uuid.uuid4().hex[:6]}", f"fb{uuid.uuid4().hex[:6]}"
     env = pg.env | {"CONTOUR_CDC_SOURCES": f"{a},{b}"}
     now = datetime.now(UTC)
     with warehouse(pg.config) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        existed = conn.execute(
+            "SELECT to_regclass('staging._export_changes') IS NOT NULL").fetchone()[0]
+        if counted:
+            create_changes_table(conn)
         for source, ages in ((a, (30, 300)), (b, (90, 120))):  # newest commit: 30 s, 90 s ago
             for i, age in enumerate(ages):
+                ts = now - timedelta(seconds=age)
                 conn.execute(f'CREATE TABLE staging."{source}__t{i}" (id int, '
                              "_source_ts timestamptz)")
-                conn.execute(f'INSERT INTO staging."{source}__t{i}" VALUES (1, %s)',
-                             (now - timedelta(seconds=age),))
+                if counted and source == a:
+                    for bucket_age in (age, 3600):  # its newest bucket is the one read
+                        conn.execute(
+                            "INSERT INTO staging._export_changes VALUES (%s, %s, 1, 0, 1, 1,"
+                            " %s, now())", (f"{source}__t{i}",
+                                            now - timedelta(seconds=bucket_age + 1),
+                                            now - timedelta(seconds=bucket_age)))
+                else:
+                    conn.execute(f'INSERT INTO staging."{source}__t{i}" VALUES (1, %s)', (ts,))
     run = f"run-{uuid.uuid4().hex[:8]}"
     try:
         run_contour(env, "warehouse", "freshness", "mark", "--run-id", run)
@@ -118,6 +135,11 @@ def test_freshness_is_now_minus_the_oldest_newest_commit_of_a_marts_sources(
             for source in (a, b):
                 for i in range(2):
                     conn.execute(f'DROP TABLE IF EXISTS staging."{source}__t{i}"')
+            if counted and not existed:
+                conn.execute("DROP TABLE staging._export_changes")
+            elif counted:
+                conn.execute("DELETE FROM staging._export_changes WHERE table_name LIKE %s",
+                             (f"{a}__%",))
 
 
 def test_record_without_a_mark_says_what_to_run(pg: Stack) -> None:

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from ingestion.cdc.relay import HEARTBEAT_DDL, HEARTBEAT_SCHEMA
+from ingestion.export.staging import CHANGES_ADD, CHANGES_BUCKET_SECONDS, create_changes_table
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = {
@@ -40,6 +41,7 @@ _versions = count(1)
 def create_staging(conn: psycopg.Connection[Any]) -> list[str]:
     """Create every staging table; returns their names (``<src>__<table>``)."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    create_changes_table(conn)
     created = []
     for source, folder in MIGRATIONS.items():
         scratch = f"scratch_{source}"
@@ -67,7 +69,8 @@ def create_staging(conn: psycopg.Connection[Any]) -> list[str]:
 
 def upsert(conn: psycopg.Connection[Any], table: str, rows: Iterable[Mapping[str, Any]],
            source_ts: datetime, exported_at: datetime, deleted: bool = False) -> int:
-    """Write rows into ``staging.<table>`` as the exporter would (upsert by primary key)."""
+    """Write rows into ``staging.<table>`` as one exporter pass would (upsert by primary key,
+    the changes counted in ``staging._export_changes``)."""
     n = 0
     for row in rows:
         values = {**row, "_version": next(_versions), "_is_deleted": deleted,
@@ -85,4 +88,11 @@ def upsert(conn: psycopg.Connection[Any], table: str, rows: Iterable[Mapping[str
                     for c in columns)),
             list(values.values()))
         n += 1
+    # one exporter pass: its changes counted in staging._export_changes
+    bucket = source_ts.timestamp() // CHANGES_BUCKET_SECONDS * CHANGES_BUCKET_SECONDS
+    lag = (exported_at - source_ts).total_seconds()
+    conn.execute(
+        "INSERT INTO staging._export_changes AS c"  # type: ignore[arg-type]
+        " VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s)" + CHANGES_ADD,
+        (table, bucket, n, n if deleted else 0, lag, lag * n, source_ts, exported_at))
     return n

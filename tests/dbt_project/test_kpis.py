@@ -328,20 +328,26 @@ def test_ticket_kpis(built: Built) -> None:
 
 
 # ------------------------------------------------------------------------------- pipeline
-# Reference rows committed 08:00:00, exported 5 s later; activity rows 11:58:00, exported 2 s
-# later; attempt 10's newest change 11:55:00, exported 12:00:00 (300 s); appeal 6 deleted.
+# Counted per change merged (fixture_day's upsert = one exporter pass). Reference rows
+# committed 08:00:00, exported 5 s later; activity rows 11:58:00, exported 2 s later (appeals:
+# 5 + the deleted one). Call attempts: 1-9 at 11:58 (lag 2 s); attempt 10 first at 09:56
+# (exported 09:56:01, lag 1 s), then its late update committed 11:55 exported 12:00 (300 s).
 def test_pipeline_kpis(built: Built) -> None:
     cols = ("bucket_start, table_name, rows_changed, rows_deleted, max_export_lag_seconds,"
             " avg_export_lag_seconds")
-    for grain, reference_bucket, activity_bucket, minutes in (
-            ("15m", at("08:00:00"), at("11:45:00"), 15),
-            ("hourly", at("08:00:00"), at("11:00:00"), 60),
-            ("daily", DAY, DAY, 1440)):
+    for grain, reference_bucket, early_bucket, activity_bucket, minutes in (
+            ("15m", at("08:00:00"), at("09:45:00"), at("11:45:00"), 15),
+            ("hourly", at("08:00:00"), at("09:00:00"), at("11:00:00"), 60),
+            ("daily", DAY, DAY, DAY, 1440)):
         expected = [(reference_bucket, t, len(rows), 0, 5.0, 5.0)
                     for t, rows in REFERENCE.items()]
         for table, rows in ACTIVITY.items():
-            if table == "dialer__call_attempts":   # 9 rows lag 2 s, attempt 10 lag 300 s
-                expected.append((activity_bucket, table, 10, 0, 300.0, (9 * 2 + 300) / 10))
+            if table == "dialer__call_attempts":
+                if grain == "daily":    # 9 × 2 s + 1 s + 300 s over 11 changes
+                    expected.append((DAY, table, 11, 0, 300.0, round(319 / 11, 3)))
+                else:
+                    expected.append((early_bucket, table, 1, 0, 1.0, 1.0))
+                    expected.append((activity_bucket, table, 10, 0, 300.0, (9 * 2 + 300) / 10))
             elif table == "crm__appeals":          # 5 appeals + the deleted one
                 expected.append((activity_bucket, table, 6, 1, 2.0, 2.0))
             else:
@@ -350,7 +356,8 @@ def test_pipeline_kpis(built: Built) -> None:
             sorted(expected, key=order), grain
         rate = read(built.warehouse, f"kpi_pipeline_{grain}",
                     "table_name, rows_per_minute")
-        assert ("dialer__call_attempts", round(10 / minutes, 3)) in rate
+        calls_in_one_bucket = 11 if grain == "daily" else 10
+        assert ("dialer__call_attempts", round(calls_in_one_bucket / minutes, 3)) in rate
 
 
 def test_pipeline_freshness(built: Built) -> None:

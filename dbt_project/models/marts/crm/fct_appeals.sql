@@ -10,31 +10,41 @@
             {'columns': ['_exported_at']},
             {'columns': ['opened_at']},
         ],
+        pre_hook="{{ staging_index(source('crm', 'appeals'), ['customer_id', 'opened_at']) }}",
         post_hook="{{ delete_soft_deleted(source('crm', 'appeals'), 'appeal_id') }}",
     )
 }}
 
 -- Note: is_repeat_contact looks at the customer's previous appeal; a new appeal never changes
 -- an older one's flag, so merging only changed rows keeps it right.
--- Incremental runs compute the life cycle only for the customers with a changed appeal (the
--- repeat flag needs each such customer's earlier appeals): the filter on export time cannot
--- reach through the view's window function, so reading int_appeals__lifecycle meant ranking
--- every appeal (2M) each minute.
+-- Incremental runs compute the life cycle only for the customers with a changed appeal, and
+-- of their appeals only those opened from repeat_contact_days before the earliest changed one:
+-- the repeat flag compares each appeal with the customer's previous one, and an earlier
+-- previous appeal is not a repeat either way. The filter on export time cannot reach through
+-- the view's window function, so reading int_appeals__lifecycle meant ranking every appeal
+-- (2M) each minute; the customers' appeals are found by the (customer_id, opened_at) index
+-- the pre-hook keeps on staging.
 -- depends_on: {{ ref('stg_crm__appeals') }}
 with lifecycle as (
 
     {% if is_incremental() %}
     with changed_customers as (
 
-        select distinct customer_id from {{ ref('stg_crm__appeals') }}
+        select customer_id, min(opened_at) as earliest_opened_at
+        from {{ ref('stg_crm__appeals') }}
         where {{ exported_since_watermark() }}
+        group by customer_id
 
     ),
 
     customer_appeals as (
 
-        select * from {{ ref('stg_crm__appeals') }}
-        where customer_id in (select customer_id from changed_customers)
+        select a.*
+        from {{ ref('stg_crm__appeals') }} as a
+        join changed_customers as c
+            on a.customer_id = c.customer_id
+            and a.opened_at >= c.earliest_opened_at
+                - interval '{{ var("repeat_contact_days") }} days'
 
     ),
 
