@@ -66,7 +66,13 @@ def contour_output(env: dict[str, str], *args: str, quiet: bool = True,
     if result.returncode != 0 and check:
         sys.exit(f"contour {' '.join(args)} failed after {elapsed:.0f}s:\n"
                  f"{(result.stdout or '')[-4000:]}\n{(result.stderr or '')[-4000:]}")
-    return elapsed, result.stdout or ""
+    return elapsed, (result.stdout or "") + (result.stderr or "")
+
+
+def slowest_models(said: str, n: int = 6) -> list[tuple[str, float]]:
+    """The ``n`` slowest models in dbt's output (``OK created … model <name> … in 1.23s]``)."""
+    found = re.findall(r"OK created \S+ \S+ model (\S+) .*? in ([\d.]+)s\]", said)
+    return sorted(((name, float(s)) for name, s in found), key=lambda m: -m[1])[:n]
 
 
 def workload(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -220,20 +226,25 @@ def main() -> None:
             wait_landed(config)
 
         one_minute_of_workload()
-        refresh_s, said = contour_output(env, "warehouse", "refresh", "--export", "always",
-                                         "--run-id", "bench-marts")
+        refresh_s, refresh_said = contour_output(env, "warehouse", "refresh", "--export",
+                                                 "always", "--run-id", "bench-marts")
         steps = {name: float(seconds) for name, seconds in
-                 re.findall(r"(\w+) ([\d.]+)s", said.split("refreshed in", 1)[-1])}
+                 re.findall(r"(\w+) ([\d.]+)s", refresh_said.split("refreshed in", 1)[-1])}
         one_minute_of_workload()
         export_s = contour(env, "export", "once")
         build_s, said = contour_output(env, "dbt", "build", "--select", "tag:realtime",
                                        check=False)
         figures["failed_tests"] = re.findall(r"Failure in test (\S+)", said)
+        figures["refresh_slowest_models"] = dict(slowest_models(refresh_said))
         figures.update(refresh_s=round(refresh_s, 1), refresh_steps=steps,
                        export_s=round(export_s, 1), dbt_build_realtime_s=round(build_s, 1),
                        cycle_build_s=round(export_s + build_s, 1), target_cycle_s=20)
     finally:
-        if not args.keep:
+        if args.keep:
+            (root / "env.json").write_text(json.dumps(env))
+            print(f"the stack is left running: its environment is in {root / 'env.json'}; "
+                  "stop it with `contour down` in that environment", file=sys.stderr)
+        else:
             subprocess.run([sys.executable, "-m", "contour", "down"], env=env, cwd=ROOT,
                            capture_output=True)
             shutil.rmtree(root, ignore_errors=True)
@@ -247,6 +258,8 @@ def main() -> None:
     print(f"realtime cycle (contour warehouse refresh, dbt on the worker): "
           f"{figures['refresh_s']} s ({steps}) "
           f"(target < 20 s: {'met' if figures['refresh_s'] < 20 else 'MISSED'})")
+    print("  slowest models of the cycle (2 dbt threads): " + ", ".join(
+        f"{m} {t:.1f} s" for m, t in figures["refresh_slowest_models"].items()))  # type: ignore[attr-defined]
     print(f"export once {figures['export_s']} s + dbt build tag:realtime as a process "
           f"{figures['dbt_build_realtime_s']} s = {figures['cycle_build_s']} s (with the "
           "models' data tests and dbt's start-up)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from contour.config import SERVICES, WORKLOAD, Config
-from contour.errors import ContourError
+from contour.errors import ContourError, ServiceError, unreachable_service
 from contour.stack import Stack
 
 _print_lock = threading.Lock()
@@ -240,12 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # a client's own log line ("Unexpected Http Driver Exception") would precede the one-line
+    # error when no logging is set up; services that set it up still get it
+    logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
     try:
         config = Config.from_env()
         return int(args.func(config, args))
     except ContourError as exc:
         print(f"contour: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        unreachable = unreachable_service(exc)
+        if unreachable is None:
+            raise
+        print(f"contour: error: {unreachable}", file=sys.stderr)
+        return ServiceError.exit_code
     except KeyboardInterrupt:
         print("contour: interrupted", file=sys.stderr)
         return 130

@@ -85,3 +85,15 @@ def test_status_of_a_stopped_stack_exits_non_zero(tmp_path: Path) -> None:
     rows = result.stdout.splitlines()[1:1 + len(SERVICES)]
     states = {line.split()[0]: line.split()[1] for line in rows}
     assert states == {s: "idle" if s in WORKLOAD else "stopped" for s in SERVICES}
+
+
+def test_an_unreachable_service_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """Nothing listens on the configured ports: commands that need ClickHouse or PostgreSQL
+    say which one is unreachable and how to start it (exit 3)."""
+    env = stack_env(tmp_path)
+    clickhouse = run_contour(env, "export", "once", check=False)
+    _one_line_error(clickhouse, "ClickHouse is not reachable")
+    assert "contour up clickhouse" in clickhouse.stderr and clickhouse.returncode == 3
+    postgres = run_contour(env, "warehouse", "freshness", "mark", "--run-id", "r", check=False)
+    _one_line_error(postgres, "not reachable")
+    assert "PostgreSQL" in postgres.stderr and "Connection refused" in postgres.stderr
