@@ -13,7 +13,8 @@ as the ``dbt`` command prints them) and a last ``{"returncode": N}``. Requests r
 time, each under the warehouse's marts lock (:func:`contour.dbt.marts_lock`), which the worker
 holds itself: a client that dies mid-run (a killed Airflow task) leaves its run to finish, and
 no other writing dbt run starts meanwhile. Only the realtime lane's ``run``/``build`` without
-``--vars`` are served (vars change what the manifest holds); anything else is refused with
+``--vars`` but runtime ones (:data:`RUNTIME_VARS`; other vars may change what the manifest
+holds) are served; anything else is refused with
 returncode ``None`` and the caller runs a dbt process instead, as it does when no worker runs.
 
 ``run_on_worker`` is the client; the rest runs in the worker (``python -m contour.dbt_worker``),
@@ -72,10 +73,31 @@ def status_path(config: Config) -> Path:
     return state_dir(config) / "worker.status.json"
 
 
+#: vars read only while models and tests run, never while parsing: the cached manifest
+#: stays right when they are given
+RUNTIME_VARS = frozenset({"test_window"})
+
+
+def _runtime_vars_only(args: list[str]) -> bool:
+    """Every ``--vars`` is a JSON object of :data:`RUNTIME_VARS` only."""
+    for i, arg in enumerate(args):
+        if arg == "--vars" or arg.startswith("--vars="):
+            text = arg.partition("=")[2] if arg.startswith("--vars=") else \
+                (args[i + 1] if i + 1 < len(args) else "")
+            try:
+                given = json.loads(text)
+            except ValueError:
+                return False
+            if not isinstance(given, dict) or not set(given) <= RUNTIME_VARS:
+                return False
+    return True
+
+
 def servable(args: list[str]) -> bool:
-    """Whether the worker can run these dbt arguments with its cached manifest."""
-    return bool(args) and args[0] in WRITING_COMMANDS - {"seed", "snapshot"} and not any(
-        a == "--vars" or a.startswith("--vars=") for a in args)
+    """Whether the worker can run these dbt arguments with its cached manifest: ``run`` or
+    ``build``, with no ``--vars`` but runtime ones (other vars may change the manifest)."""
+    return bool(args) and args[0] in WRITING_COMMANDS - {"seed", "snapshot"} and \
+        _runtime_vars_only(args)
 
 
 # ----------------------------------------------------------------------------- client

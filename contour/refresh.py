@@ -100,10 +100,13 @@ def _set_deployed(config: Config, fingerprint: str | None) -> None:
 
 
 def refresh(config: Config, run_id: str, select: str = "tag:realtime", *,
-            export: str = "auto", progress: Progress = print) -> Refresh:
+            export: str = "auto", test_window: str | None = None,
+            progress: Progress = print) -> Refresh:
     """Run one cycle; raises :class:`RefreshError` when dbt fails (after recording nothing).
     ``export``: ``always`` runs an export pass, ``never`` none, ``auto`` one unless the
-    exporter service wrote its heartbeat within ``EXPORTER_ALIVE_S``."""
+    exporter service wrote its heartbeat within ``EXPORTER_ALIVE_S``. ``test_window`` (an
+    interval): ``dbt build`` instead of ``dbt run``, the models' data tests checking the rows
+    exported within it (the var ``test_window``, macros/get_where_subquery.sql)."""
     done = Refresh()
 
     def step(name: str, started: float) -> None:
@@ -133,11 +136,13 @@ def refresh(config: Config, run_id: str, select: str = "tag:realtime", *,
     skip = views_to_skip(dbt.target_path(config) / "manifest.json")
     deployed = _deployed(config, fingerprint)  # (creates ops.dbt_deploys on a new warehouse)
     done.with_views = skip is None or not deployed
-    args = ["run", "--select", select]
+    args = ["run", "--select", select] if test_window is None else \
+        ["build", "--select", select, "--vars", json.dumps({"test_window": test_window})]
     if not done.with_views and skip:
         args += ["--exclude", *skip]
     progress("+ dbt " + " ".join(args) if done.with_views or not skip else
-             f"+ dbt run --select {select} --exclude <the {len(skip)} views kept between cycles>")
+             f"+ dbt {' '.join(args[:-len(skip) - 1])} --exclude <the {len(skip)} views kept "
+             "between cycles>")
     returncode = dbt.run_cycle(config, args, progress)
     step("dbt", started)
     if returncode != 0:

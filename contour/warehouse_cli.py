@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ref.add_argument("--export", choices=EXPORT_MODES, default="auto",
                      help="auto (default): export unless the exporter service (`contour "
                           "export run`) passed within the last 15 s; always; never")
+    ref.add_argument("--test-window", type=_interval, default=None, metavar="INTERVAL",
+                     help="`dbt build` instead of `dbt run`: the models' data tests too, on "
+                          "the rows exported within INTERVAL (e.g. '15 minutes')")
     ref.set_defaults(func=cmd_refresh)
 
     al = actions.add_parser("alert", help="record a failure (ops.alerts, log, "
@@ -102,12 +106,21 @@ def cmd_freshness(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _interval(text: str) -> str:
+    """An interval for --test-window: a count and a unit, e.g. '15 minutes'."""
+    if not re.fullmatch(r"\d+ ?(second|minute|hour|day)s?", text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an interval: give a count and a unit, e.g. '15 minutes'")
+    return text.strip()
+
+
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from contour.cli import _progress
     from contour.refresh import refresh
 
     run_id = args.run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    refresh(config, run_id, args.select, export=args.export, progress=_progress)
+    refresh(config, run_id, args.select, export=args.export, test_window=args.test_window,
+            progress=_progress)
     return 0
 
 

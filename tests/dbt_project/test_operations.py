@@ -12,7 +12,7 @@ import time
 import pytest
 
 from contour import dbt, dbt_worker
-from contour.refresh import refresh
+from contour.refresh import RefreshError, refresh
 from contour.services.pipeline import DbtWorker
 from ingestion.export import heartbeat_path
 from ingestion.status import read_status, write_status
@@ -205,6 +205,49 @@ def test_incremental_runs_equal_a_full_rebuild_after_changes(built: Built) -> No
     incremental = contents(wh)
     wh.dbt("run", "--select", "tag:realtime", "--full-refresh")
     assert contents(wh) == incremental
+
+
+def test_a_test_window_checks_only_the_rows_exported_within_it(built: Built) -> None:
+    """`refresh --test-window`: `dbt build` on the worker (the var is served with the cached
+    manifest), the data tests reading only rows exported within the window: a bad mart row
+    exported long ago passes them, the same row exported now fails the cycle, naming the
+    test; the full test run (no window) fails on it either way."""
+    wh = built.warehouse
+    old = "'2026-11-20 09:00+00'"  # before every incremental watermark: never re-merged
+    mart = "UPDATE marts.fct_call_attempts SET outcome = 'bogus', _exported_at = {} " \
+        "WHERE attempt_id = 1"
+    with wh.connect() as conn:
+        conn.execute(f"UPDATE staging.dialer__call_attempts SET _exported_at = {old} "  # type: ignore[arg-type]
+                     "WHERE attempt_id = 1")
+        conn.execute(mart.format(old))  # type: ignore[arg-type]
+    service = DbtWorker(wh.config)
+    assert service.start(progress=lambda _: None)
+    said: list[str] = []
+    try:
+        refresh(wh.config, "window-old", export="never", test_window="15 minutes",
+                progress=said.append)
+        assert any(line.startswith("dbt worker: dbt build --select tag:realtime")
+                   for line in said), said[:3]
+        assert not any("running dbt as a process" in line for line in said)
+        assert wh.rows("SELECT outcome FROM marts.fct_call_attempts WHERE attempt_id = 1") == \
+            [("bogus",)]  # (still there: the windowed tests passed over it)
+        assert wh.dbt("test", "--select", "fct_call_attempts", check=False).returncode == 1
+        with wh.connect() as conn:
+            conn.execute(mart.format("now()"))  # type: ignore[arg-type]
+        said.clear()
+        with pytest.raises(RefreshError, match="dbt build"):
+            refresh(wh.config, "window-new", export="never", test_window="15 minutes",
+                    progress=said.append)
+        assert any("Failure in test accepted_values_fct_call_attempts_outcome" in line
+                   for line in said), said[-20:]
+    finally:
+        service.stop(progress=lambda _: None)
+        with wh.connect() as conn:   # exported again: the next run merges the staged row back
+            conn.execute("UPDATE staging.dialer__call_attempts SET _exported_at = now() "
+                         "WHERE attempt_id = 1")
+        wh.dbt("run", "--select", "tag:realtime")
+    assert wh.rows("SELECT outcome FROM marts.fct_call_attempts WHERE attempt_id = 1") != \
+        [("bogus",)]
 
 
 def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -> None:
