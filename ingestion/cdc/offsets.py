@@ -23,6 +23,9 @@ class Offsets:
     end_lsn: int = 0  # its end LSN: where streaming resumes
     tx_id: int | None = None
     events: int = 0  # events published by this relay since the slot was created
+    #: "schema.table" of every captured table whose rows are downstream (snapshotted, or
+    #: streamed since its creation); None in a file written before this was kept
+    tables: list[str] | None = None
 
 
 class OffsetStore:

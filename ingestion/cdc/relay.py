@@ -14,6 +14,13 @@ Delivery (DESIGN.md, "Delivery contract"):
 - The initial snapshot is read from the slot's exported snapshot, so streaming continues from
   the slot's consistent point with no gap and no overlap. An interrupted snapshot is redone
   from scratch with a new slot.
+- A table that starts being captured later (the include/exclude lists changed) is snapshotted
+  when the relay starts: its rows are read in a REPEATABLE READ transaction begun after
+  reading the WAL position L, and published as ``op: "r"`` with ``source.lsn`` L. Its stream
+  events from the stored position on follow: those committed before L carry a lower LSN, so
+  downstream (ReplacingMergeTree on the LSN, the exporter's version guard) the snapshot row
+  wins over them, and every later change wins over it. A table created while the relay runs
+  is streamed from its creation and needs no snapshot.
 - A slot PostgreSQL invalidated (``wal_status = 'lost'``: it fell more than
   ``max_slot_wal_keep_size`` behind) cannot stream again: the relay logs what was lost, drops
   it and snapshots the source with a new slot (every row again at its current state; rows
@@ -29,7 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -285,6 +292,7 @@ class Relay:
         if usable:
             assert offsets is not None
             self.metrics.snapshot = "done" if offsets.snapshot_done else "skipped"
+            self._snapshot_new_tables(catalog, publisher, offsets)
             return offsets
         if exists:
             if offsets is None and source.snapshot_mode == "never":
@@ -295,17 +303,54 @@ class Relay:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (source.slot,))
         take_snapshot = source.snapshot_mode != "never"
         consistent, snapshot = stream.create_slot(source.slot, export_snapshot=take_snapshot)
-        offsets = Offsets(slot=source.slot, snapshot_lsn=consistent)
+        captured = self._captured(catalog)
+        offsets = Offsets(slot=source.slot, snapshot_lsn=consistent,
+                          tables=[name for _, name in captured])
         self.offsets_store.save(offsets)
         if take_snapshot and snapshot:
-            self._snapshot(snapshot, consistent, catalog, publisher)
+            self._snapshot(catalog, publisher, captured, consistent, snapshot)
             offsets.snapshot_done = True
         offsets.commit_lsn = offsets.end_lsn = consistent
         self.offsets_store.save(offsets)
         return offsets
 
-    def _snapshot(self, snapshot: str, consistent: int, catalog: Catalog,
-                  publisher: Publisher) -> None:
+    def _captured(self, catalog: Catalog) -> list[tuple[tuple[int, str, str], str]]:
+        """The published tables this relay captures: ((oid, schema, table), "schema.table")."""
+        return [((oid, schema, table), f"{schema}.{table}")
+                for oid, schema, table in catalog.tables(self.source.publication)
+                if self.source.captures(schema, table)]
+
+    def _snapshot_new_tables(self, catalog: Catalog, publisher: Publisher,
+                             offsets: Offsets) -> None:
+        """Snapshot the captured tables the stored position does not list (they started
+        being captured since); see the module's notes for why no change is lost."""
+        source = self.source
+        captured = self._captured(catalog)
+        if offsets.tables is None:  # a position stored before tables were listed
+            offsets.tables = [name for _, name in captured]
+            self.offsets_store.save(offsets)
+            return
+        new = [(table, name) for table, name in captured if name not in offsets.tables]
+        if not new:
+            return
+        names = ", ".join(name for _, name in new)
+        if source.snapshot_mode == "never":
+            log.warning("cdc %s: now capturing %s: streamed from here on, not snapshotted "
+                        "(snapshot mode never)", source.name, names)
+        else:
+            log.info("cdc %s: now capturing %s: snapshotting them", source.name, names)
+            with connect(source.dsn) as conn:
+                row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            assert row is not None
+            self._snapshot(catalog, publisher, new, pgoutput.str_to_lsn(row[0]))
+        offsets.tables = [*offsets.tables, *(name for _, name in new)]
+        self.offsets_store.save(offsets)
+
+    def _snapshot(self, catalog: Catalog, publisher: Publisher,
+                  tables: list[tuple[tuple[int, str, str], str]], position: int,
+                  exported: str | None = None) -> None:
+        """Publish every row of ``tables`` as ``op: "r"`` at ``position``, read in one
+        REPEATABLE READ transaction (on the slot's ``exported`` snapshot when given)."""
         source = self.source
         self.metrics.snapshot = "running"
         started = time.time()
@@ -316,10 +361,9 @@ class Relay:
         with connect(source.dsn) as snap:
             snap.autocommit = False
             snap.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            snap.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            for oid, schema, table in catalog.tables(source.publication):
-                if not source.captures(schema, table):
-                    continue
+            if exported:
+                snap.execute(f"SET TRANSACTION SNAPSHOT '{exported}'")
+            for (oid, schema, table), _ in tables:
                 relation = catalog.relation(oid, schema, table)
                 shape = TableShape.build(relation, source.name, catalog.type_info)
                 columns = ", ".join(f'"{c.name}"' for c in relation.columns)
@@ -327,7 +371,7 @@ class Relay:
                         f'COPY (SELECT {columns} FROM "{schema}"."{table}") TO STDOUT') as copy:
                     for row in copy.rows():
                         if pending is not None:
-                            self._send_snapshot_row(publisher, pending, consistent, ts_us,
+                            self._send_snapshot_row(publisher, pending, position, ts_us,
                                                     "first" if first else "true")
                             first = False
                         pending = (shape.topic, None, shape, list(row))
@@ -337,7 +381,7 @@ class Relay:
                 log.info("cdc %s: snapshot of %s.%s read", source.name, schema, table)
             snap.rollback()
         if pending is not None:
-            self._send_snapshot_row(publisher, pending, consistent, ts_us, "last")
+            self._send_snapshot_row(publisher, pending, position, ts_us, "last")
         publisher.flush()
         self.metrics.snapshot = "done"
         log.info("cdc %s: snapshot of %d rows published in %.1fs", source.name, count,
@@ -418,10 +462,9 @@ class Relay:
                 skipping = decoded.final_lsn <= offsets.commit_lsn
             elif isinstance(decoded, pgoutput.Commit):
                 if tx is not None and not skipping:
-                    complete = Offsets(slot=source.slot, snapshot_done=offsets.snapshot_done,
-                                       snapshot_lsn=offsets.snapshot_lsn,
-                                       commit_lsn=decoded.commit_lsn, end_lsn=decoded.end_lsn,
-                                       tx_id=tx.xid, events=self.metrics.events_total)
+                    complete = replace(offsets, commit_lsn=decoded.commit_lsn,
+                                       end_lsn=decoded.end_lsn, tx_id=tx.xid,
+                                       events=self.metrics.events_total)
                     last_commit = decoded.commit_lsn
                     unacked_commits.append(decoded.commit_time)
                     self.metrics.transactions_total += 1
@@ -431,6 +474,9 @@ class Relay:
                 skipping = False
             elif isinstance(decoded, pgoutput.Relation):
                 if source.captures(decoded.schema, decoded.table):
+                    name = f"{decoded.schema}.{decoded.table}"
+                    if offsets.tables is not None and name not in offsets.tables:
+                        offsets.tables.append(name)  # created since start: streamed whole
                     catalog.complete(decoded)
                     self.shapes[decoded.oid] = TableShape.build(decoded, source.name,
                                                                 catalog.type_info)

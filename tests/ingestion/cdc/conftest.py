@@ -49,8 +49,10 @@ class Source:
             for statement in statements:
                 conn.execute(statement)  # type: ignore[arg-type]
 
-    def relay_in_thread(self) -> Relay:
-        relay = Relay(self.config.cdc_source(self.name), self.config.kafka_bootstrap,
+    def relay_in_thread(self, **settings: str) -> Relay:
+        """A relay in a thread; ``settings``: environment variables over the source's."""
+        config = Config.from_env(self.env | settings) if settings else self.config
+        relay = Relay(config.cdc_source(self.name), config.kafka_bootstrap,
                       flush_interval=0.05)
         stop = threading.Event()
         thread = threading.Thread(target=relay.run, args=(stop, 0.5), daemon=True)

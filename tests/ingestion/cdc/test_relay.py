@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from kafka import KafkaConsumer
 
 from contour.config import Config
 from ingestion.cdc.relay import Relay, SlotLostError
@@ -190,6 +191,56 @@ def test_new_column_and_new_table_flow_without_restart(source: Source) -> None:
     events = source.events(lambda ev: _count("leads", 2)(ev) and _count("fresh", 1)(ev))
     assert changes(events, "leads")[-1][2] == {"id": 2, "name": "b", "phone": "+100"}
     assert changes(events, "fresh") == [("c", None, {"id": 1, "x": 10})]
+
+
+def test_a_table_captured_later_is_snapshotted_once_then_streamed(source: Source) -> None:
+    """A table the exclude list kept out, then let in: at the relay's next start its rows are
+    published as a snapshot (op r) whose LSN orders it after every change it contains and
+    before every change after it; a further restart does not snapshot it again."""
+    exclude = {f"CONTOUR_CDC_{source.name.upper()}_EXCLUDE": r"public\.later"}
+    source.sql("CREATE TABLE kept (id int PRIMARY KEY, v int NOT NULL)",
+               "CREATE TABLE later (id int PRIMARY KEY, v int NOT NULL)",
+               "INSERT INTO later SELECT g, 0 FROM generate_series(1, 100) g")
+    source.relay_in_thread(**exclude)
+    source.wait_streaming()
+    source.sql("UPDATE later SET v = 1 WHERE id <= 10", "INSERT INTO kept VALUES (1, 1)")
+    source.events(_count("kept", 1))
+    source.stop_relays()
+    consumer = KafkaConsumer(bootstrap_servers=source.config.kafka_bootstrap)
+    try:
+        assert f"{source.name}.public.later" not in consumer.topics()  # nothing published
+    finally:
+        consumer.close()
+    source.sql("UPDATE later SET v = 2 WHERE id = 5")  # while no relay runs
+
+    source.relay_in_thread()  # the default lists: `later` is captured now
+    source.events(_count("later", 100))
+    source.sql("UPDATE later SET v = 3 WHERE id = 7")
+    events = source.events(lambda ev: _latest_of(ev, "later").get(7) == 3)
+    later = [e for e in events if e.topic.endswith(".later") and e.value is not None]
+    snapshot = [e for e in later if e.value["op"] == "r"]
+    assert sorted(e.value["after"]["id"] for e in snapshot) == list(range(1, 101))
+    final = dict(psycopg.connect(source.dsn).execute("SELECT id, v FROM later").fetchall())
+    newest: dict[int, tuple[int, int]] = {}  # per key the event with the highest LSN
+    for e in later:
+        lsn, row = e.value["source"]["lsn"], e.value["after"]
+        if row["id"] not in newest or lsn >= newest[row["id"]][0]:
+            newest[row["id"]] = (lsn, row["v"])
+    assert {key: v for key, (_, v) in newest.items()} == final
+    (position,) = {e.value["source"]["lsn"] for e in snapshot}
+    for e in later:  # a change after the snapshot is ordered after it, one before it before
+        if e.value["op"] == "u" and e.value["after"]["v"] == 3:
+            assert e.value["source"]["lsn"] > position
+        elif e.value["op"] == "u":
+            assert e.value["source"]["lsn"] < position
+
+    source.stop_relays()
+    source.relay_in_thread()
+    source.wait_streaming()
+    source.sql("UPDATE later SET v = 4 WHERE id = 8")
+    again = source.events(lambda ev: _latest_of(ev, "later").get(8) == 4)
+    assert sum(1 for e in again if e.topic.endswith(".later") and e.value is not None
+               and e.value["op"] == "r") == 100
 
 
 def test_heartbeats_and_metrics(source: Source) -> None:
