@@ -174,39 +174,6 @@ def test_docs_generate_documents_every_model_and_column(built: Built) -> None:
     assert len(manifest["exposures"]) == 5
 
 
-def test_incremental_runs_equal_a_full_rebuild_after_changes(built: Built) -> None:
-    """Changed and re-exported facts go through the incremental paths (facts merged on key,
-    KPI buckets recomputed by time range, operator state buckets from the earliest changed or
-    open interval); the marts equal a full rebuild of the same
-    staging. Runs last: it changes the fixture day."""
-    wh = built.warehouse
-    with wh.connect() as conn:
-        conn.execute("UPDATE staging.crm__appeals SET first_response_at = opened_at "
-                     "+ interval '3 minutes', _exported_at = now() "
-                     "WHERE appeal_id = (SELECT min(appeal_id) FROM staging.crm__appeals "
-                     "WHERE first_response_at IS NULL)")
-        conn.execute("UPDATE staging.crm__appeals SET _exported_at = now() "
-                     "WHERE appeal_id % 2 = 0")
-        conn.execute("UPDATE staging.dialer__call_attempts SET _exported_at = now() "
-                     "WHERE attempt_id % 3 = 0")
-        # an operator's last interval is open again (it grows to data time), another one
-        # ends later; others are re-exported
-        changed = conn.execute(
-            "UPDATE staging.dialer__operator_status_log SET ended_at = CASE WHEN log_id = "
-            "(SELECT max(log_id) FROM staging.dialer__operator_status_log "
-            " WHERE status <> 'offline') THEN NULL ELSE ended_at + interval '7 minutes' END, "
-            "_exported_at = now() WHERE log_id IN (SELECT log_id FROM "
-            "staging.dialer__operator_status_log WHERE status <> 'offline' "
-            "ORDER BY log_id DESC LIMIT 2) RETURNING log_id").fetchall()
-        assert len(changed) == 2
-        conn.execute("UPDATE staging.dialer__operator_status_log SET _exported_at = now() "
-                     "WHERE log_id % 4 = 0")
-    wh.dbt("run", "--select", "tag:realtime")
-    incremental = contents(wh)
-    wh.dbt("run", "--select", "tag:realtime", "--full-refresh")
-    assert contents(wh) == incremental
-
-
 def test_a_test_window_checks_only_the_rows_exported_within_it(built: Built) -> None:
     """`refresh --test-window`: `dbt build` on the worker (the var is served with the cached
     manifest), the data tests reading only rows exported within the window: a bad mart row
@@ -248,6 +215,39 @@ def test_a_test_window_checks_only_the_rows_exported_within_it(built: Built) -> 
         wh.dbt("run", "--select", "tag:realtime")
     assert wh.rows("SELECT outcome FROM marts.fct_call_attempts WHERE attempt_id = 1") != \
         [("bogus",)]
+
+
+def test_incremental_runs_equal_a_full_rebuild_after_changes(built: Built) -> None:
+    """Changed and re-exported facts go through the incremental paths (facts merged on key,
+    KPI buckets recomputed by time range, operator state buckets from the earliest changed or
+    open interval); the marts equal a full rebuild of the same
+    staging. Runs last: it changes the fixture day."""
+    wh = built.warehouse
+    with wh.connect() as conn:
+        conn.execute("UPDATE staging.crm__appeals SET first_response_at = opened_at "
+                     "+ interval '3 minutes', _exported_at = now() "
+                     "WHERE appeal_id = (SELECT min(appeal_id) FROM staging.crm__appeals "
+                     "WHERE first_response_at IS NULL)")
+        conn.execute("UPDATE staging.crm__appeals SET _exported_at = now() "
+                     "WHERE appeal_id % 2 = 0")
+        conn.execute("UPDATE staging.dialer__call_attempts SET _exported_at = now() "
+                     "WHERE attempt_id % 3 = 0")
+        # an operator's last interval is open again (it grows to data time), another one
+        # ends later; others are re-exported
+        changed = conn.execute(
+            "UPDATE staging.dialer__operator_status_log SET ended_at = CASE WHEN log_id = "
+            "(SELECT max(log_id) FROM staging.dialer__operator_status_log "
+            " WHERE status <> 'offline') THEN NULL ELSE ended_at + interval '7 minutes' END, "
+            "_exported_at = now() WHERE log_id IN (SELECT log_id FROM "
+            "staging.dialer__operator_status_log WHERE status <> 'offline' "
+            "ORDER BY log_id DESC LIMIT 2) RETURNING log_id").fetchall()
+        assert len(changed) == 2
+        conn.execute("UPDATE staging.dialer__operator_status_log SET _exported_at = now() "
+                     "WHERE log_id % 4 = 0")
+    wh.dbt("run", "--select", "tag:realtime")
+    incremental = contents(wh)
+    wh.dbt("run", "--select", "tag:realtime", "--full-refresh")
+    assert contents(wh) == incremental
 
 
 def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -> None:

@@ -47,7 +47,16 @@ bounds as (
 
 queues as (
 
+    {% if is_incremental() -%}
+    {#- the queues already in the table, and those of the appeals opened since (reading
+        every appeal for its queue would scan them all each run) -#}
+    select distinct queue_id from {{ this }}
+    union
     select distinct queue_id from appeals
+    where opened_at >= (select since from recompute)
+    {%- else -%}
+    select distinct queue_id from appeals
+    {%- endif %}
 
 ),
 

@@ -9,6 +9,7 @@
             {'columns': ['appeal_id'], 'unique': true},
             {'columns': ['_exported_at']},
             {'columns': ['opened_at']},
+            {'columns': ['settled_at']},
         ],
         pre_hook="{{ staging_index(source('crm', 'appeals'), ['customer_id', 'opened_at']) }}",
         post_hook="{{ delete_soft_deleted(source('crm', 'appeals'), 'appeal_id') }}",
