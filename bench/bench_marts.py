@@ -73,8 +73,10 @@ def contour_output(env: dict[str, str], *args: str, quiet: bool = True,
 
 
 def slowest_models(said: str, n: int = 6) -> list[tuple[str, float]]:
-    """The ``n`` slowest models in dbt's output (``OK created … model <name> … in 1.23s]``)."""
+    """The ``n`` slowest models and data tests in dbt's output (``OK created … model <name>
+    … in 1.23s]``, ``PASS <test> … [PASS in 1.23s]``)."""
     found = re.findall(r"OK created \S+ \S+ model (\S+) .*? in ([\d.]+)s\]", said)
+    found += re.findall(r" (?:PASS|FAIL \d+) (\S+) \.+ \[\w+ in ([\d.]+)s\]", said)
     return sorted(((name, float(s)) for name, s in found), key=lambda m: -m[1])[:n]
 
 
@@ -241,6 +243,7 @@ def main() -> None:
             name: float(seconds) for name, seconds in
             re.findall(r"(\w+) ([\d.]+)s", built_said.split("refreshed in", 1)[-1])}
         figures["refresh_build_s"] = round(built_s, 1)
+        figures["refresh_build_slowest"] = dict(slowest_models(built_said))
         one_minute_of_workload()
         export_s = contour(env, "export", "once")
         build_s, said = contour_output(env, "dbt", "build", "--select", "tag:realtime",
@@ -276,6 +279,8 @@ def main() -> None:
           f" dbt build --select tag:realtime on the worker, tests on the rows exported in the "
           f"window): {figures['refresh_build_s']} s ({steps}) "
           f"(target < 20 s: {'met' if figures['refresh_build_s'] < 20 else 'MISSED'})")
+    print("  slowest models and tests of that cycle: " + ", ".join(
+        f"{m} {t:.1f} s" for m, t in figures["refresh_build_slowest"].items()))  # type: ignore[attr-defined]
     print(f"export once {figures['export_s']} s + dbt build tag:realtime as a process "
           f"{figures['dbt_build_realtime_s']} s = {figures['cycle_build_s']} s (with the "
           "models' data tests and dbt's start-up)")
