@@ -13,7 +13,7 @@
 {% macro kpi_appeal_backlog(grain) %}
 {{ bucket_incremental_config() }}
 
-with appeals as (
+with appeals as not materialized (
 
     select * from {{ ref('fct_appeals') }}
     where not is_linked_duplicate

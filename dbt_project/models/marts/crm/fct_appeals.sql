@@ -40,18 +40,38 @@ with lifecycle as (
 
     customer_appeals as (
 
+        {#- lateral, not flattened (offset 0): one index lookup per changed customer,
+            whatever the planner guesses of their number (it cannot see the watermark, and
+            chose a hash join over every appeal) -#}
         select a.*
-        from {{ ref('stg_crm__appeals') }} as a
-        join changed_customers as c
-            on a.customer_id = c.customer_id
-            and a.opened_at >= c.earliest_opened_at
-                - interval '{{ var("repeat_contact_days") }} days'
+        from changed_customers as c
+        cross join lateral (
+            select * from {{ ref('stg_crm__appeals') }} as s
+            where s.customer_id = c.customer_id
+              and s.opened_at >= c.earliest_opened_at
+                  - interval '{{ var("repeat_contact_days") }} days'
+            offset 0  -- (keeps the planner from flattening this into a hash join)
+        ) as a
+
+    ),
+
+    {#- the first appeals of the linked ones among them (looked up by key) -#}
+    roots as (
+
+        select r.*
+        from (select distinct linked_appeal_id from customer_appeals
+              where linked_appeal_id is not null) as l
+        cross join lateral (
+            select * from {{ ref('stg_crm__appeals') }} as s
+            where s.appeal_id = l.linked_appeal_id
+            offset 0
+        ) as r
 
     ),
 
     customer_lifecycle as (
 
-        {{ appeal_lifecycle('customer_appeals', ref('stg_crm__appeals')) | indent(8) }}
+        {{ appeal_lifecycle('customer_appeals', 'roots') | indent(8) }}
 
     )
 
