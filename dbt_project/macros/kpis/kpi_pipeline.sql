@@ -39,7 +39,7 @@ watermark as (
 changed_buckets as (
 
     select distinct bucket_start from counts
-    where exported_at > (select since from watermark)
+    where exported_at > {{ bucket_since() }}
 
 ),
 
