@@ -55,23 +55,9 @@ with lifecycle as (
 
     ),
 
-    {#- the first appeals of the linked ones among them (looked up by key) -#}
-    roots as (
-
-        select r.*
-        from (select distinct linked_appeal_id from customer_appeals
-              where linked_appeal_id is not null) as l
-        cross join lateral (
-            select * from {{ ref('stg_crm__appeals') }} as s
-            where s.appeal_id = l.linked_appeal_id
-            offset 0
-        ) as r
-
-    ),
-
     customer_lifecycle as (
 
-        {{ appeal_lifecycle('customer_appeals', 'roots') | indent(8) }}
+        {{ appeal_lifecycle('customer_appeals', ref('stg_crm__appeals')) | indent(8) }}
 
     )
 
