@@ -3,6 +3,8 @@
         materialized='table',
         tags=['realtime'],
         indexes=[{'columns': ['callback_id'], 'unique': true}],
+        pre_hook="{{ staging_index(source('dialer', 'call_attempts'), ['callback_id'],
+                                   where='callback_id is not null') }}",
     )
 }}
 
