@@ -72,6 +72,12 @@ def contour_output(env: dict[str, str], *args: str, quiet: bool = True,
     return elapsed, (result.stdout or "") + (result.stderr or "")
 
 
+def refresh_steps(said: str) -> dict[str, float]:
+    """Seconds per step from ``contour warehouse refresh``'s last line ("refreshed in …")."""
+    return {name: float(seconds) for name, seconds in
+            re.findall(r"(\w+) ([\d.]+)s", said.split("refreshed in", 1)[-1])}
+
+
 def slowest_models(said: str, n: int = 6) -> list[tuple[str, float]]:
     """The ``n`` slowest models and data tests in dbt's output (``OK created … model <name>
     … in 1.23s]``, ``PASS <test> … [PASS in 1.23s]``)."""
@@ -233,15 +239,12 @@ def main() -> None:
         one_minute_of_workload()
         refresh_s, refresh_said = contour_output(env, "warehouse", "refresh", "--export",
                                                  "always", "--run-id", "bench-marts")
-        steps = {name: float(seconds) for name, seconds in
-                 re.findall(r"(\w+) ([\d.]+)s", refresh_said.split("refreshed in", 1)[-1])}
+        steps = refresh_steps(refresh_said)
         one_minute_of_workload()
         built_s, built_said = contour_output(env, "warehouse", "refresh", "--export", "always",
                                              "--run-id", "bench-marts-build",
                                              "--test-window", TEST_WINDOW)
-        figures["refresh_build_steps"] = {
-            name: float(seconds) for name, seconds in
-            re.findall(r"(\w+) ([\d.]+)s", built_said.split("refreshed in", 1)[-1])}
+        figures["refresh_build_steps"] = refresh_steps(built_said)
         figures["refresh_build_s"] = round(built_s, 1)
         figures["refresh_build_slowest"] = dict(slowest_models(built_said))
         one_minute_of_workload()

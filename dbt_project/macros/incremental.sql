@@ -66,14 +66,10 @@
     ) }}
 {%- endmacro %}
 
-{#- the watermark of a KPI table incremental by bucket: its newest _max_exported_at minus the
-    lookback. A table built before it had that column (a full-rebuild table until then) gets
-    every bucket recomputed once, and on_schema_change adds the column. -#}
-{% macro bucket_watermark() -%}
-    select {{ bucket_since() }} as since
-{%- endmacro %}
-
-{#- the same, as a literal (see watermark_since) -#}
+{#- the watermark of a KPI table incremental by bucket, as a literal (see watermark_since):
+    its newest _max_exported_at minus the lookback. A table built before it had that column
+    (a full-rebuild table until then) gets every bucket recomputed once, and on_schema_change
+    adds the column. Each call queries the table: read it once per model. -#}
 {% macro bucket_since() -%}
 {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list
     if execute else ['_max_exported_at'] -%}
@@ -89,20 +85,15 @@
     bucket of one timestamp (`time_column`), so a run recomputes only the buckets holding a
     fact exported since the table's watermark (its newest `_max_exported_at` minus the
     lookback) or soft-deleted since, from all the facts of those buckets, and replaces their
-    rows (delete+insert on bucket_start). Two CTEs: `watermark`, `changed_buckets`.
+    rows (delete+insert on bucket_start). One CTE: `changed_buckets`.
 -#}
 {% macro changed_bucket_ctes(facts, time_column, grain, deleted_source) -%}
-watermark as (
-
-    {{ bucket_watermark() }}
-
-),
-
+{%- set since = bucket_since() -%}
 changed_buckets as (
 
     select distinct {{ time_bucket(time_column, grain) }} as bucket_start
     from {{ facts }}
-    where _exported_at > {{ bucket_since() }}
+    where _exported_at > {{ since }}
        or {{ in_backfill_window() }}
 
     union
@@ -111,7 +102,7 @@ changed_buckets as (
     from {{ deleted_source }}
     where _is_deleted
       and {{ time_column }} is not null
-      and _exported_at > {{ bucket_since() }}
+      and _exported_at > {{ since }}
 
 ),
 {%- endmacro %}
@@ -134,28 +125,22 @@ changed_buckets as (
     KPI tables recomputed from one point on (kpi_operator_states_*, kpi_appeal_backlog_*): the
     bucket of the earliest `time_column` among the rows of `facts` exported since the table's
     watermark (or matching `also`, e.g. intervals still open) and the rows of `deleted_source`
-    soft-deleted since. Two CTEs: `watermark`, `recompute` (its `since` is null when nothing
-    changed).
+    soft-deleted since. One CTE: `recompute` (its `since` is null when nothing changed).
 -#}
 {% macro recompute_since_ctes(facts, time_column, grain, deleted_source, also=none) -%}
-watermark as (
-
-    {{ bucket_watermark() }}
-
-),
-
+{%- set since = bucket_since() -%}
 recompute as (
 
     select {{ time_bucket('min(' ~ time_column ~ ')', grain) }} as since
     from (
         select {{ time_column }} from {{ facts }}
-        where _exported_at > {{ bucket_since() }}
+        where _exported_at > {{ since }}
            {% if also %}or {{ also }}{% endif %}
            or {{ in_backfill_window() }}
         union all
         select {{ time_column }} from {{ deleted_source }}
         where _is_deleted
-          and _exported_at > {{ bucket_since() }}
+          and _exported_at > {{ since }}
     ) as changed
 
 ),

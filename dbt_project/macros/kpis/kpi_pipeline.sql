@@ -30,12 +30,6 @@ with counts as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-
-    {{ bucket_watermark() }}
-
-),
-
 changed_buckets as (
 
     select distinct bucket_start from counts

@@ -41,8 +41,8 @@ with lifecycle as (
     customer_appeals as (
 
         {#- lateral, not flattened (offset 0): one index lookup per changed customer,
-            whatever the planner guesses of their number (it cannot see the watermark, and
-            chose a hash join over every appeal) -#}
+            whatever the planner estimates of their number (a misestimate made it hash-join
+            every appeal) -#}
         select a.*
         from changed_customers as c
         cross join lateral (
