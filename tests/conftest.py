@@ -90,7 +90,16 @@ def private_stack(*names: str) -> Iterator[Stack]:
     try:
         yield stack.require(*names)
     finally:
-        run_contour(env, "down", check=False, timeout=300)
+        _stop_and_remove(env, root)
+
+
+def _stop_and_remove(env: dict[str, str], root: Path) -> None:
+    """``contour down``, then delete the state folder, unless CONTOUR_TEST_KEEP_STATE is set
+    (the services' logs stay there to read after a failure)."""
+    run_contour(env, "down", check=False, timeout=300)
+    if os.environ.get("CONTOUR_TEST_KEEP_STATE"):
+        sys.stderr.write(f"kept the test stack's state (logs in its logs folder): {root}\n")
+    else:
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -107,8 +116,7 @@ def services() -> Iterator[Stack]:
     try:
         yield stack
     finally:
-        run_contour(env, "down", check=False, timeout=300)
-        shutil.rmtree(root, ignore_errors=True)
+        _stop_and_remove(env, root)
 
 
 @pytest.fixture(scope="session")

@@ -173,12 +173,14 @@ class SourceCatalogs:
         return TableSpec(raw_name, source, list(table.key), columns, table.full_identity)
 
 
-def raw_tables(client: Any) -> dict[str, dict[str, str]]:
-    """Every raw table (but ``_`` internals) → its row columns (name → ClickHouse type)."""
+def raw_tables(client: Any, only: str | None = None) -> dict[str, dict[str, str]]:
+    """Every raw table (but ``_`` internals), or ``only`` that one, → its row columns (name →
+    ClickHouse type)."""
     tables: dict[str, dict[str, str]] = {}
     for table, column, ch_type in client.query(
             "SELECT table, name, type FROM system.columns WHERE database = 'raw' "
-            "AND table NOT LIKE '\\_%' ORDER BY table, position").result_rows:
+            "AND table NOT LIKE '\\_%' AND ({only:String} = '' OR table = {only:String}) "
+            "ORDER BY table, position", parameters={"only": only or ""}).result_rows:
         columns = tables.setdefault(table, {})
         if column not in META_NAMES:
             columns[column] = ch_type

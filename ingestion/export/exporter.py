@@ -311,8 +311,13 @@ class Exporter:
 
     def export_table(self, name: str, raw_columns: dict[str, str],
                      stop: threading.Event | None = None, period: Period | None = None) -> int:
-        """Export one table from its watermark, or re-export a ``period`` of it."""
-        shape = self._shape(name, raw_columns)
+        """Export one table from its watermark, or re-export a ``period`` of it.
+
+        ``raw_columns`` (read at the start of the pass) may lack a column the loader added
+        since, together with rows carrying it: once rows are to be read, the columns are read
+        again. The loader adds a column before it stamps ``_ingested_at`` on any row that has
+        it, so the columns read after the rows were counted cover every counted row — with
+        the pass's list, those rows' new values would be dropped and the watermark passed."""
         conn = self.conn
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"export:{name}",))
         try:
@@ -320,8 +325,11 @@ class Exporter:
             if period is None:
                 row = read_watermarks(conn).get(name)
                 watermark = to_millis(row[0]) if row and row[0] is not None else None
-            chunks = plan_chunks(self._groups(name, watermark, period), watermark,
-                                 self.lookback_ms, self.chunk_rows)
+            groups = self._groups(name, watermark, period)
+            if groups:
+                raw_columns = raw_tables(self.client, name).get(name, raw_columns)
+            shape = self._shape(name, raw_columns)
+            chunks = plan_chunks(groups, watermark, self.lookback_ms, self.chunk_rows)
             return self._export_chunks(shape, chunks, stop, period)
         finally:
             if not conn.closed and not conn.broken:

@@ -20,6 +20,7 @@ import pytest
 from psycopg import sql
 
 from ingestion.export import heartbeat_path
+from ingestion.export.exporter import Exporter
 from ingestion.landing.loader import clickhouse_client
 from tests.conftest import ROOT, Stack, private_stack
 from tests.ingestion.export.compare import differences
@@ -265,8 +266,53 @@ def test_a_new_source_column_reaches_a_running_exporter(pipeline: Stack) -> None
     finally:
         exporter.send_signal(signal.SIGTERM)
         output, _ = exporter.communicate(timeout=60)
+        sys.stderr.write(f"exporter output:\n{output}\n")  # shown if the test fails
     assert exporter.returncode == 0, output
     assert differences(pipeline.config) == {}
+
+
+def test_a_column_added_after_the_pass_read_the_columns_keeps_its_values(
+        pipeline: Stack) -> None:
+    """A pass reads the raw tables' columns first; when the loader adds a column and lands
+    rows carrying it before the pass reaches the table, those rows keep the new values (they
+    were once exported without them, and the watermark moved past)."""
+    _execute(pipeline, "dialer", "CREATE TABLE export_late (id bigint PRIMARY KEY, a int)",
+             "INSERT INTO export_late VALUES (1, 1), (2, 2)")
+    _wait_for_raw(pipeline, "SELECT count() FROM raw.dialer__export_late", 2)
+    pipeline.contour("export", "once", "--table", "dialer__export_late")
+    exporter = Exporter(pipeline.config)
+    try:
+        stale = exporter.raw_tables()["dialer__export_late"]  # what a pass read at its start
+        _execute(pipeline, "dialer", "ALTER TABLE export_late ADD COLUMN b text",
+                 "UPDATE export_late SET b = 'late ' || id, a = a + 10")
+        _wait_for_raw(pipeline, "SELECT count() FROM raw.dialer__export_late "
+                      "WHERE b IS NOT NULL", 2)
+        assert "b" not in stale
+        assert exporter.export_table("dialer__export_late", stale) == 2
+    finally:
+        exporter.close()
+    with psycopg.connect(pipeline.config.pg_dsn("warehouse")) as conn:
+        rows = conn.execute("SELECT id, a, b FROM staging.dialer__export_late ORDER BY id"
+                            ).fetchall()
+    assert rows == [(1, 11, "late 1"), (2, 12, "late 2")]
+
+
+def _wait_for_raw(stack: Stack, query: str, rows: int, timeout: float = 120) -> None:
+    """Wait until ``query`` (a count on a raw table) reaches ``rows``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = clickhouse_client(stack.config)
+            try:
+                count = client.query(query).result_rows[0][0]
+            finally:
+                client.close()
+        except Exception:  # noqa: BLE001 - the table may not exist yet
+            count = 0
+        if count >= rows:
+            return
+        assert time.monotonic() < deadline, f"the loader did not land {rows} rows: {query}"
+        time.sleep(0.5)
 
 
 def test_kill_minus_9_mid_backfill_then_rerun_gives_identical_staging(pipeline: Stack) -> None:
