@@ -46,8 +46,15 @@ final as (
         a.reopened_count,
         a.updated_at,
         a.status = 'linked' as is_linked_duplicate,
-        a.status = 'linked' and root.channel is distinct from a.channel
-            as is_cross_channel_duplicate,
+        {#- the first appeal's channel by key, for linked appeals only: a join made the
+            planner scan every appeal for the few rows of an incremental run -#}
+        case
+            when a.status = 'linked' then (
+                select root.channel from {{ all_appeals }} as root
+                where root.appeal_id = a.linked_appeal_id
+            ) is distinct from a.channel
+            else false
+        end as is_cross_channel_duplicate,
         a.previous_opened_at is not null
             and a.previous_opened_at >= a.opened_at - interval '{{ var("repeat_contact_days") }} days'
             as is_repeat_contact,
@@ -62,7 +69,6 @@ final as (
         a._source_ts,
         a._exported_at
     from sequenced as a
-    left join {{ all_appeals }} as root on root.appeal_id = a.linked_appeal_id
 
 )
 

@@ -55,14 +55,15 @@
 {%- endmacro %}
 
 
-{#- the configuration of a KPI table incremental by bucket (called by the KPI macros) -#}
+{#- the configuration of a KPI table incremental by bucket (called by the KPI macros); the
+    _max_exported_at index serves bucket_since and the data tests windowed by export time -#}
 {% macro bucket_incremental_config() -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='bucket_start',
         on_schema_change='sync_all_columns',
-        indexes=[{'columns': ['bucket_start']}],
+        indexes=[{'columns': ['bucket_start']}, {'columns': ['_max_exported_at']}],
     ) }}
 {%- endmacro %}
 

@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -23,7 +22,7 @@ import psycopg
 from contour.config import Config
 from contour.errors import ContourError, ServiceError
 from dialer_core import crm
-from dialer_core.clock import Clock, newest_recorded, resumed_clock
+from dialer_core.clock import Clock, newest_recorded, resumed_clock, simulated_start
 from dialer_core.crm import reference
 from dialer_core.crm.api import CrmApi, make_server
 from dialer_core.crm.simulation import Simulation
@@ -47,14 +46,6 @@ def _listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _start(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date/time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def register(subparsers: Any) -> None:
     """Add ``crm run`` to the ``contour`` command's subparsers."""
     crm_parser = subparsers.add_parser(
@@ -71,7 +62,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--appeals-per-day", type=int, default=WorkloadConfig.appeals_per_day,
                    help="mean appeals per simulated day (default %(default)s)")
-    p.add_argument("--start", type=_start, default=None,
+    p.add_argument("--start", type=simulated_start, default=None,
                    help="simulated start time, ISO 8601 (default: now)")
     p.add_argument("--listen", type=_listen, default=("127.0.0.1", 0),
                    help="API address HOST:PORT (default 127.0.0.1:0, a free port)")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from contour.config import Config
-from dialer_core.clock import newest_recorded, resumed_clock
+from dialer_core.clock import newest_recorded, resumed_clock, simulated_start
 from dialer_core.dialer.db import connect, migrate_dialer
 from dialer_core.dialer.seed import demo_spec, seed
 from dialer_core.dialer.service import ServiceOptions, run
@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _load_options(p)
     p.add_argument("--speed", type=_positive(float), default=1.0,
                    help="simulated seconds per real second (default 1; 60 = a minute a second)")
+    p.add_argument("--start", type=simulated_start, default=None,
+                   help="simulated start time, ISO 8601 (default: now); a database holding "
+                        "later events resumes from the newest (time never runs backwards)")
     p.add_argument("--api-port", type=int, default=None,
                    help="serve the operator workstation API on this loopback port (0: any)")
     p.add_argument("--inbound-per-minute", type=float, default=3.0,
@@ -107,7 +110,8 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
         empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM campaigns)").fetchone()
     if empty and empty[0]:
         _seed(config, args, replace=False)
-    clock = resumed_clock(args.speed, None, newest_recorded(config.pg_dsn("dialer"), RECORDED),
+    newest = newest_recorded(config.pg_dsn("dialer"), RECORDED)
+    clock = resumed_clock(args.speed, args.start, newest,
                           lambda m: print(f"dialer: {m}", flush=True))
     options = ServiceOptions(seed=args.seed, api_port=args.api_port,
                              inbound_per_minute=args.inbound_per_minute,

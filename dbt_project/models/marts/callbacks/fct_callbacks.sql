@@ -4,12 +4,16 @@
         tags=['realtime'],
         indexes=[{'columns': ['callback_id'], 'unique': true}],
         pre_hook="{{ staging_index(source('dialer', 'call_attempts'), ['callback_id'],
-                                   where='callback_id is not null') }}",
+                                   where='callback_id is not null',
+                                   include=['originated_at', 'connected_at', '_is_deleted']) }}",
     )
 }}
 
 -- A table, not incremental: a callback's idle time depends on its operator's status log,
--- which changes without the callback row changing (callbacks are few per day).
+-- which changes without the callback row changing (callbacks are few per day). The dials
+-- made for callbacks (a few percent of the call attempts, spread over the whole staging
+-- table) are read from the pre-hook's covering index alone: reading their table pages was
+-- ~700 MB per run at 10M attempts (0.5 s, and 7 s when they were not cached).
 with outcomes as (
 
     select * from {{ ref('int_callbacks__outcomes') }}
