@@ -51,6 +51,11 @@ Environment variables (all optional):
                                ``ops.alerts`` (gets ``CONTOUR_ALERT_DAG/TASK/RUN/ERROR``)
 ``CONTOUR_HISTORY_RETENTION_DAYS`` days of row versions kept in ClickHouse ``history.*``;
                                default 90, ``0`` keeps everything
+``CONTOUR_AIRFLOW_DATABASE_URL`` Airflow's metadata database (SQLAlchemy URL); default the
+                               ``airflow`` database on CONTOUR_PG_DSN's server
+``CONTOUR_AIRFLOW_RETENTION_DAYS`` days of Airflow metadata (DAG runs, task instances, logs
+                               table, XComs) kept by ``warehouse maintain``; default 30, ``0``
+                               keeps everything
 ``CONTOUR_DEMO_SPEED``         speed-up of the demo's simulated contact centre (dialer and CRM
                                clocks, ``contour demo`` / ``contour up dialer crm``); default 10
 =============================  ============================================================
@@ -122,6 +127,8 @@ ENV_VARS = (
     "CONTOUR_AIRFLOW_DAGS_PAUSED",
     "CONTOUR_ALERT_COMMAND",
     "CONTOUR_HISTORY_RETENTION_DAYS",
+    "CONTOUR_AIRFLOW_RETENTION_DAYS",
+    "CONTOUR_AIRFLOW_DATABASE_URL",
     "CONTOUR_DEMO_SPEED",
     *(f"CONTOUR_CDC_{db.upper()}_{kind}" for db in ("dialer", "crm")
       for kind in ("INCLUDE", "EXCLUDE")),
@@ -396,6 +403,12 @@ class Config:
         dsn = self.pg_dsn(database)
         return "postgresql+" + driver + "://" + dsn.split("://", 1)[1]
 
+    @property
+    def airflow_database_url(self) -> str:
+        """Airflow's metadata database (SQLAlchemy URL): CONTOUR_AIRFLOW_DATABASE_URL, by
+        default the ``airflow`` database of CONTOUR_PG_DSN's server."""
+        return self._env("CONTOUR_AIRFLOW_DATABASE_URL", "") or self.sqlalchemy_url("airflow")
+
     def admin_password(self) -> str:
         return self.secrets.get("admin_password")
 
@@ -460,13 +473,20 @@ class Config:
     def alert_command(self) -> str:
         return self._env("CONTOUR_ALERT_COMMAND", "")
 
+    def _days(self, name: str, default: str) -> int:
+        raw = self._env(name, default)
+        if not raw.isdigit():
+            raise ConfigError(f"{name}={raw!r} is not a whole number of days (0 keeps "
+                              "everything)")
+        return int(raw)
+
     @property
     def history_retention_days(self) -> int:
-        raw = self._env("CONTOUR_HISTORY_RETENTION_DAYS", "90")
-        if not raw.isdigit():
-            raise ConfigError(f"CONTOUR_HISTORY_RETENTION_DAYS={raw!r} is not a whole number of "
-                              "days (0 keeps everything)")
-        return int(raw)
+        return self._days("CONTOUR_HISTORY_RETENTION_DAYS", "90")
+
+    @property
+    def airflow_retention_days(self) -> int:
+        return self._days("CONTOUR_AIRFLOW_RETENTION_DAYS", "30")
 
     @property
     def demo_speed(self) -> float:

@@ -40,7 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from contour.config import Config
-from contour.dbt import WRITING_COMMANDS, dbt_env, marts_lock, project_fingerprint, state_dir
+from contour.dbt import (
+    PASSWORD_VAR,
+    WRITING_COMMANDS,
+    dbt_env,
+    marts_lock,
+    project_fingerprint,
+    state_dir,
+)
 from contour.errors import ContourError
 from ingestion.status import write_status
 
@@ -76,6 +83,44 @@ def status_path(config: Config) -> Path:
 #: vars read only while models and tests run, never while parsing: the cached manifest
 #: stays right when they are given
 RUNTIME_VARS = frozenset({"test_window"})
+#: what the worker's dbt keeps of the environment besides DBT_* and the profile's password:
+#: dbt reads the whole environment for every event it logs (to scrub secrets from it), ~30
+#: events per node, so a long inherited environment is a cost on every model and test
+KEPT_ENVIRONMENT = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                              "PYTHONPATH", "PYTHONUNBUFFERED"})
+
+
+def worker_environment(config: Config) -> dict[str, str]:
+    """dbt's environment (:func:`contour.dbt.dbt_env`) without what dbt does not read."""
+    return {k: v for k, v in dbt_env(config).items()
+            if k in KEPT_ENVIRONMENT or k.startswith("DBT_") or k == PASSWORD_VAR}
+
+
+def keep_connections_open() -> None:
+    """Make dbt reuse each thread's PostgreSQL connection from node to node. dbt closes it
+    after every node (``BaseConnectionManager.release``) and opens a new one for the next:
+    a new server process, a password exchange and cold catalog caches for each of the
+    cycle's ~260 models and tests. Here release only rolls back what a node left open; the
+    connections close when the invocation ends (``cleanup_all``), and a connection that
+    cannot roll back is dropped, so the next node opens a fresh one."""
+    from dbt.adapters.base.connections import BaseConnectionManager
+
+    def release(self: Any) -> None:
+        with self.lock:
+            conn = self.get_if_exists()
+        if conn is None:
+            return
+        if conn.state == "open" and getattr(conn.handle, "closed", 0):
+            self.clear_thread_connection()  # lost (a server restart): the next node reconnects
+            return
+        try:
+            if conn.state == "open" and conn.transaction_open:
+                self._rollback(conn)
+        except Exception:
+            self.clear_thread_connection()
+            raise
+
+    BaseConnectionManager.release = release
 
 
 def _runtime_vars_only(args: list[str]) -> bool:
@@ -242,7 +287,10 @@ def rss_bytes() -> int:
 def serve(config: Config) -> int:
     """Run the worker until SIGTERM; exits 0 to be restarted when it grew past MAX_RSS_BYTES."""
     path, status_file = socket_path(config), status_path(config)
-    os.environ.update(dbt_env(config))  # profile, target path, password: as `contour dbt` has
+    environment = worker_environment(config)  # profile, target path, password as `contour
+    os.environ.clear()                          # dbt` has them, and little else
+    os.environ.update(environment)
+    keep_connections_open()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -438,9 +438,11 @@ def reconcile(config: Config, attempts: int = 4, pause: float = 20.0,
 
 
 # ---------------------------------------------------------------------- maintenance
-def maintain(config: Config, history_days: int | None = None) -> list[str]:
+def maintain(config: Config, history_days: int | None = None,
+             airflow_days: int | None = None) -> list[str]:
     """ClickHouse: merge the raw tables (fold replaced versions) and drop history older than
-    the retention; PostgreSQL: VACUUM ANALYZE staging and marts. Returns what was done."""
+    the retention; PostgreSQL: VACUUM ANALYZE staging and marts; Airflow: metadata older than
+    its retention deleted. Returns what was done."""
     days = history_days if history_days is not None else config.history_retention_days
     client = _clickhouse(config)
     done = []
@@ -461,4 +463,8 @@ def maintain(config: Config, history_days: int | None = None) -> list[str]:
                 "WHERE schemaname IN ('staging', 'marts', 'ops')").fetchall():
             conn.execute(f'VACUUM (ANALYZE) "{schema}"."{table}"')
             done.append(f"vacuumed {schema}.{table}")
+    airflow_days = config.airflow_retention_days if airflow_days is None else airflow_days
+    if airflow_days > 0:
+        from contour.services.airflow import Airflow
+        done.append(Airflow(config).clean_metadata(airflow_days))
     return done

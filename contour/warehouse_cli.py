@@ -81,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                              "VACUUM ANALYZE of staging and marts")
     mt.add_argument("--history-days", type=int, default=None,
                     help="override CONTOUR_HISTORY_RETENTION_DAYS")
+    mt.add_argument("--airflow-days", type=int, default=None,
+                    help="override CONTOUR_AIRFLOW_RETENTION_DAYS (0: keep Airflow's metadata)")
     mt.set_defaults(func=cmd_maintain)
 
 
@@ -154,6 +156,6 @@ def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(config: Config, args: argparse.Namespace) -> int:
-    for line in maintain(config, args.history_days):
+    for line in maintain(config, args.history_days, args.airflow_days):
         print(line)
     return 0

@@ -2,7 +2,9 @@
 
 The daily models are rebuilt from staging (``--full-refresh``); ClickHouse merges the raw
 tables and drops history past the retention; PostgreSQL staging, marts and ops tables are
-vacuumed and analysed; the dbt documentation site is regenerated.
+vacuumed and analysed; Airflow's metadata older than ``CONTOUR_AIRFLOW_RETENTION_DAYS`` is
+deleted (``airflow db clean``: the every-minute DAG adds ~1,400 runs a day); the dbt
+documentation site is regenerated.
 """
 
 from __future__ import annotations

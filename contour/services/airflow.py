@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contour.config import PROJECT_ROOT
@@ -55,7 +57,7 @@ class Airflow(Service):
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{c.airflow_url}/execution/",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{c.admin_user}:admin",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.home / "passwords.json"),
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=c.sqlalchemy_url("airflow", "psycopg2"),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=c.airflow_database_url,
             AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE="3",
             AIRFLOW__API__HOST=ep.host,
             AIRFLOW__API__PORT=str(ep.port),
@@ -120,6 +122,29 @@ class Airflow(Service):
                 + f" (full output: {self.log_path('airflow-migrate')})"
             )
         stamp.write_text(self._version())
+
+    def clean_metadata(self, days: int) -> str:
+        """``airflow db clean``: delete metadata (DAG runs but each DAG's latest, task
+        instances, the log table, XComs, …) older than ``days`` days, without archive tables.
+        A continuous DAG adds ~1,400 runs a day; without this the database only grows. Run
+        with the Contour configuration's database URL (inside a task, Airflow 3 hides its
+        own: CONTOUR_AIRFLOW_DATABASE_URL tells it in a deployment of its own)."""
+        program = str(self.program) if os.access(self.program, os.X_OK) else \
+            shutil.which("airflow")
+        if program is None:
+            raise ServiceError(f"airflow: neither {self.program} nor `airflow` on PATH; run "
+                               "this where Airflow is installed, or --airflow-days 0")
+        before = datetime.now(UTC) - timedelta(days=days)
+        result = subprocess.run(
+            [program, "db", "clean", "--clean-before-timestamp", before.isoformat(),
+             "--skip-archive", "--yes"],
+            env=self.environment(), cwd=self.home, capture_output=True, text=True)
+        if result.returncode != 0:
+            output = (result.stderr or result.stdout).strip().splitlines()
+            raise ServiceError("airflow: `airflow db clean` failed: "
+                               + (output[-1] if output else f"exit {result.returncode}"))
+        return (f"airflow metadata: deleted what was older than {days} days "
+                f"(before {before:%Y-%m-%d %H:%M} UTC)")
 
     def _version(self) -> str:
         """Re-run migrations whenever the installed Airflow changes."""

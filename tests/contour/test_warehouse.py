@@ -171,3 +171,21 @@ def test_health_gate_names_a_stalled_landing_partition(services: Stack) -> None:
     finally:
         client.command("DELETE FROM raw._landing_metrics WHERE topic = {t:String}",
                        parameters={"t": topic})
+
+
+@pytest.mark.integration
+def test_maintain_deletes_airflow_metadata_older_than_the_retention(stack: Stack) -> None:
+    """A continuous DAG adds ~1,400 runs a day: `warehouse maintain` (the daily DAG's task)
+    runs `airflow db clean` with the retention, keeping what is newer."""
+    event = f"contour-test-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    with psycopg.connect(stack.config.pg_dsn("airflow"), autocommit=True) as conn:
+        for age in (40, 1):
+            conn.execute("INSERT INTO log (dttm, event, extra) VALUES (%s, %s, %s)",
+                         (now - timedelta(days=age), event, f"{age} days old"))
+    result = run_contour(stack.env, "warehouse", "maintain", "--airflow-days", "30",
+                         "--history-days", "0")
+    assert "airflow metadata: deleted what was older than 30 days" in result.stdout
+    with psycopg.connect(stack.config.pg_dsn("airflow")) as conn:
+        left = conn.execute("SELECT extra FROM log WHERE event = %s", (event,)).fetchall()
+    assert left == [("1 days old",)]

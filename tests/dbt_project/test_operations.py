@@ -16,7 +16,7 @@ from contour.refresh import RefreshError, refresh
 from contour.services.pipeline import DbtWorker
 from ingestion.export import heartbeat_path
 from ingestion.status import read_status, write_status
-from tests.dbt_project.conftest import Built
+from tests.dbt_project.conftest import Built, Warehouse
 from tests.dbt_project.tables import contents
 
 pytestmark = pytest.mark.integration
@@ -250,6 +250,13 @@ def test_incremental_runs_equal_a_full_rebuild_after_changes(built: Built) -> No
     assert contents(wh) == incremental
 
 
+def _sessions(wh: Warehouse) -> int:
+    """Sessions opened on the warehouse database so far (its statistics, once flushed)."""
+    time.sleep(2)  # backends flush their counts when they end
+    return int(wh.rows("SELECT sessions FROM pg_stat_database "
+                       "WHERE datname = current_database()")[0][0])
+
+
 def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -> None:
     """`contour up dbt`: the realtime cycle's dbt runs go to the worker (dbt loaded once) and
     build the same marts; it parses the project once for many runs; what it cannot serve
@@ -262,7 +269,11 @@ def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -
     try:
         said: list[str] = []
         refresh(wh.config, "worker-1", export="never", progress=said.append)
+        sessions = _sessions(wh)
         refresh(wh.config, "worker-2", export="never", progress=said.append)
+        # dbt reuses its threads' connections from node to node (it would open one per node,
+        # ~45 here): a few for the run's threads, the rest the refresh's own
+        assert _sessions(wh) - sessions < 15
         assert sum(line.startswith("dbt worker: dbt run --select tag:realtime")
                    for line in said) == 2, said
         assert sum("Completed successfully" in line for line in said) == 2, said
