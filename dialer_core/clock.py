@@ -9,7 +9,6 @@ the test says so.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Callable
@@ -58,15 +57,6 @@ def newest_recorded(dsn: str, columns: tuple[str, ...]) -> datetime | None:
     except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
         return None  # not migrated yet / not reachable: the service's own start says so
     return row[0] if row else None
-
-
-def simulated_start(text: str) -> datetime:
-    """``--start`` of the services: an ISO 8601 date/time, UTC when it names no zone."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date/time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def resumed_clock(speed: float, start: datetime | None, newest: datetime | None,

@@ -19,10 +19,11 @@ from typing import Any
 
 import psycopg
 
+from contour.arguments import iso_moment
 from contour.config import Config
 from contour.errors import ContourError, ServiceError
 from dialer_core import crm
-from dialer_core.clock import Clock, newest_recorded, resumed_clock, simulated_start
+from dialer_core.clock import Clock, newest_recorded, resumed_clock
 from dialer_core.crm import reference
 from dialer_core.crm.api import CrmApi, make_server
 from dialer_core.crm.simulation import Simulation
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--appeals-per-day", type=int, default=WorkloadConfig.appeals_per_day,
                    help="mean appeals per simulated day (default %(default)s)")
-    p.add_argument("--start", type=simulated_start, default=None,
+    p.add_argument("--start", type=iso_moment, default=None,
                    help="simulated start time, ISO 8601 (default: now)")
     p.add_argument("--listen", type=_listen, default=("127.0.0.1", 0),
                    help="API address HOST:PORT (default 127.0.0.1:0, a free port)")

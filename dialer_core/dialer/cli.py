@@ -12,8 +12,9 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from contour.arguments import iso_moment
 from contour.config import Config
-from dialer_core.clock import newest_recorded, resumed_clock, simulated_start
+from dialer_core.clock import newest_recorded, resumed_clock
 from dialer_core.dialer.db import connect, migrate_dialer
 from dialer_core.dialer.seed import demo_spec, seed
 from dialer_core.dialer.service import ServiceOptions, run
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _load_options(p)
     p.add_argument("--speed", type=_positive(float), default=1.0,
                    help="simulated seconds per real second (default 1; 60 = a minute a second)")
-    p.add_argument("--start", type=simulated_start, default=None,
+    p.add_argument("--start", type=iso_moment, default=None,
                    help="simulated start time, ISO 8601 (default: now); a database holding "
                         "later events resumes from the newest (time never runs backwards)")
     p.add_argument("--api-port", type=int, default=None,

@@ -6,9 +6,9 @@ import argparse
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
+from contour.arguments import iso_moment
 from contour.config import Config
 from contour.errors import ConfigError
 from ingestion.export import heartbeat_path
@@ -43,11 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     once.add_argument("--source", action="append", metavar="NAME",
                       help="only the tables of this source, e.g. crm (repeatable); then "
                            "--table may name the source's table, e.g. appeals")
-    once.add_argument("--since", type=_moment, metavar="TIMESTAMP",
+    once.add_argument("--since", type=iso_moment, metavar="TIMESTAMP",
                       help="re-export (backfill) the changes committed in the source from "
                            "this ISO time on, whatever the watermark; merges stay "
                            "version-guarded and the watermark is left alone")
-    once.add_argument("--until", type=_moment, metavar="TIMESTAMP",
+    once.add_argument("--until", type=iso_moment, metavar="TIMESTAMP",
                       help="with --since: end of the period (exclusive)")
     tuning(once)
     once.set_defaults(func=cmd_once)
@@ -70,14 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help=f"exit 1 unless `contour export run` reported within the last "
                              f"{STALE_AFTER_S:.0f} s (a container health check)")
     status.set_defaults(func=cmd_status)
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _exporter(config: Config, args: argparse.Namespace, **kwargs: Any):  # noqa: ANN202

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from dialer_core.clock import newest_recorded, resumed_clock, simulated_start
+from contour.arguments import iso_moment
+from dialer_core.clock import newest_recorded, resumed_clock
 from dialer_core.dialer.callbacks import create_callback
 from dialer_core.dialer.cli import RECORDED
 from dialer_core.dialer.engine import Engine, run_simulation
@@ -68,13 +69,13 @@ def test_a_restarted_simulated_clock_resumes_after_the_newest_event(db: psycopg.
     assert len(said) == 1
     # an explicit start (`dialer run --start`) is where the clock begins, unless the database
     # holds later events
-    start = simulated_start("2030-01-02T06:00")
+    start = iso_moment("2030-01-02T06:00")
     assert start == datetime(2030, 1, 2, 6, tzinfo=UTC)
     assert start <= resumed_clock(60, start, newest, said.append).now() < start + timedelta(
         minutes=5)
     assert resumed_clock(60, newest - timedelta(hours=1), newest, said.append).now() >= newest
     with pytest.raises(argparse.ArgumentTypeError, match="not an ISO"):
-        simulated_start("tomorrow")
+        iso_moment("tomorrow")
 
 
 def test_newest_recorded_of_a_database_not_migrated_is_none(pg) -> None:  # type: ignore[no-untyped-def]
