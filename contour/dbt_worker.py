@@ -47,6 +47,7 @@ from contour.dbt import (
     marts_lock,
     project_fingerprint,
     state_dir,
+    target_path,
 )
 from contour.errors import ContourError
 from ingestion.status import write_status
@@ -91,9 +92,13 @@ KEPT_ENVIRONMENT = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"
 
 
 def worker_environment(config: Config) -> dict[str, str]:
-    """dbt's environment (:func:`contour.dbt.dbt_env`) without what dbt does not read."""
-    return {k: v for k, v in dbt_env(config).items()
+    """dbt's environment (:func:`contour.dbt.dbt_env`) without what dbt does not read, and
+    its log file at level info unless ``DBT_LOG_LEVEL_FILE`` says otherwise (at debug, the
+    default, dbt writes every statement of every node to ``logs/dbt.log``: set it to debug
+    to see them)."""
+    kept = {k: v for k, v in dbt_env(config).items()
             if k in KEPT_ENVIRONMENT or k.startswith("DBT_") or k == PASSWORD_VAR}
+    return {"DBT_LOG_LEVEL_FILE": "info", **kept}
 
 
 def keep_connections_open() -> None:
@@ -220,7 +225,8 @@ class Worker:
         self.parse_if_changed(say)
         with marts_lock(self.config, args):
             result = self.runner_class(manifest=self.manifest, callbacks=[on_event]).invoke(
-                args, use_colors=False)
+                [*args, "--no-write-json"], use_colors=False)
+            write_run_results(result.result, target_path(self.config), say)
         self.invocations += 1
         if result.exception is not None and not result.success:
             say(f"dbt worker: dbt raised {type(result.exception).__name__}: {result.exception}")
@@ -274,6 +280,21 @@ class Worker:
             if not gone:
                 with contextlib.suppress(OSError):
                     conn.sendall(json.dumps({"returncode": code}).encode() + b"\n")
+
+
+def write_run_results(result: Any, target: Path, say: Progress) -> None:
+    """Write a run's ``run_results.json`` where dbt would. The worker's runs leave dbt's
+    artifacts off (``--no-write-json``): dbt would pickle the graph and write the whole
+    manifest every run, ~1 s of each realtime cycle, for a manifest that only changes when
+    the project does (the worker's parse writes it then). The run results are the part an
+    operator reads after a run, so they are written here."""
+    if not hasattr(result, "write"):
+        return
+    path = target / "run_results.json"
+    try:
+        result.write(str(path))
+    except OSError as exc:
+        say(f"dbt worker: could not write {path}: {exc}")
 
 
 def rss_bytes() -> int:

@@ -30,3 +30,12 @@ def test_the_socket_fits_a_unix_address_however_deep_the_state_folder(tmp_path: 
 def test_no_worker_listening_means_run_a_process(tmp_path: Path) -> None:
     config = Config.from_env({"CONTOUR_STATE_DIR": str(tmp_path)})
     assert dbt_worker.run_on_worker(config, ["run", "--select", "tag:realtime"]) is None
+
+
+def test_the_worker_logs_to_its_file_at_info_unless_told_otherwise(tmp_path: Path) -> None:
+    env = {"CONTOUR_STATE_DIR": str(tmp_path), "PATH": "/usr/bin", "UNRELATED": "x"}
+    default = dbt_worker.worker_environment(Config.from_env(env))
+    assert default["DBT_LOG_LEVEL_FILE"] == "info"
+    assert "UNRELATED" not in default and default["PATH"] == "/usr/bin"
+    told = dbt_worker.worker_environment(Config.from_env({**env, "DBT_LOG_LEVEL_FILE": "debug"}))
+    assert told["DBT_LOG_LEVEL_FILE"] == "debug"

@@ -269,8 +269,14 @@ def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -
     try:
         said: list[str] = []
         refresh(wh.config, "worker-1", export="never", progress=said.append)
+        target = dbt.target_path(wh.config)
+        manifest_written = (target / "manifest.json").stat().st_mtime_ns
         sessions = _sessions(wh)
         refresh(wh.config, "worker-2", export="never", progress=said.append)
+        # its runs write no manifest (the parse's holds) but do write run results
+        assert (target / "manifest.json").stat().st_mtime_ns == manifest_written
+        assert not (target / "graph.gpickle").exists() or \
+            (target / "graph.gpickle").stat().st_mtime_ns <= manifest_written
         # dbt reuses its threads' connections from node to node (it would open one per node,
         # ~45 here): a few for the run's threads, the rest the refresh's own
         assert _sessions(wh) - sessions < 15
@@ -293,6 +299,9 @@ def test_the_dbt_worker_runs_cycles_with_the_project_parsed_once(built: Built) -
             garbage.sendall(b"not a request\n")
             assert dbt_worker.run_on_worker(
                 wh.config, ["run", "--select", "pipeline_heartbeats"], progress=said.append) == 0
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        assert [r["unique_id"] for r in results if not r["unique_id"].startswith(
+            "operation.")] == ["model.contour.pipeline_heartbeats"]
 
         pid = status["pid"]
 
