@@ -45,6 +45,10 @@ Environment variables (all optional):
 ``CONTOUR_CDC_SCHEMAS_ENABLE`` ``true`` wraps events in Kafka Connect's schema/payload form
 ``CONTOUR_CDC_PARTITIONS``     partitions of each CDC topic; default 3
 ``CONTOUR_CDC_HEARTBEAT_SECONDS`` heartbeat period; default 10
+``CONTOUR_LANDING_MODE``       how CDC topics reach ClickHouse: ``loader`` (default; Contour's
+                               consumer, exactly once) or ``engine`` (ClickHouse's Kafka
+                               engine tables and materialized views; ClickHouse must reach
+                               CONTOUR_KAFKA_BOOTSTRAP)
 ``CONTOUR_AIRFLOW_DAGS_PAUSED`` ``true``: new DAGs start paused (nothing runs until unpaused);
                                default ``false``: the DAGs run on their schedules
 ``CONTOUR_ALERT_COMMAND``      shell command run for every failed DAG task, besides the row in
@@ -124,6 +128,7 @@ ENV_VARS = (
     "CONTOUR_CDC_SCHEMAS_ENABLE",
     "CONTOUR_CDC_PARTITIONS",
     "CONTOUR_CDC_HEARTBEAT_SECONDS",
+    "CONTOUR_LANDING_MODE",
     "CONTOUR_AIRFLOW_DAGS_PAUSED",
     "CONTOUR_ALERT_COMMAND",
     "CONTOUR_HISTORY_RETENTION_DAYS",
@@ -135,6 +140,7 @@ ENV_VARS = (
 )
 
 SNAPSHOT_MODES = ("initial", "never", "when_needed")
+LANDING_MODES = ("loader", "engine")
 
 
 @dataclass(frozen=True)
@@ -461,6 +467,14 @@ class Config:
             partitions=int(partitions), heartbeat_seconds=heartbeat_s,
             state_dir=self.state_dir / "cdc",
         )
+
+    @property
+    def landing_mode(self) -> str:
+        mode = self._env("CONTOUR_LANDING_MODE", "loader")
+        if mode not in LANDING_MODES:
+            raise ConfigError(f"CONTOUR_LANDING_MODE={mode!r}: choose from "
+                              f"{', '.join(LANDING_MODES)}")
+        return mode
 
     @property
     def airflow_dags_paused(self) -> bool:

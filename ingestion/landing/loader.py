@@ -35,11 +35,10 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from contour.config import Config
+from ingestion.landing.catalog import Catalog
 from ingestion.landing.tables import (
     DEAD_LETTER_COLUMNS,
-    DEAD_LETTERS_DDL,
     LANDING_METRICS_COLUMNS,
-    LANDING_METRICS_DDL,
     META_COLUMNS,
     DoesNotFit,
     RawTable,
@@ -82,7 +81,7 @@ class Loader:
         self.batch_seconds = batch_seconds
         self.client = clickhouse_client(config)
         self.insert_client = clickhouse_client(config)  # the flusher thread's
-        self.tables: dict[str, RawTable] = {}
+        self.catalog = Catalog(self.client)
         self.loaded_rows = 0
         self.dead_letters = 0
         self.truncates = 0
@@ -102,47 +101,12 @@ class Loader:
         self.landing_delays: deque[float] = deque(maxlen=100_000)
 
     # ------------------------------------------------------------------ tables
-    def prepare(self) -> None:
-        for database in ("raw", "history", "current"):
-            self.client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-        self.client.command(DEAD_LETTERS_DDL)
-        self.client.command(LANDING_METRICS_DDL)
-        keys = {r[0]: r[1] for r in self.client.query(
-            "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
-        # (views of raw live in the history and current databases, so raw holds tables only)
-        for table, column, ch_type in self.client.query(
-                "SELECT table, name, type FROM system.columns WHERE database = 'raw' "
-                "ORDER BY table, position").result_rows:
-            if table.startswith("_") or column.startswith("_"):
-                continue
-            if table not in self.tables:
-                key = [k.strip().strip("`") for k in keys.get(table, "").split(",")
-                       if k.strip() and not k.strip().startswith("_kafka")]
-                self.tables[table] = RawTable(table, key)
-            self.tables[table].columns[column] = ch_type
+    @property
+    def tables(self) -> dict[str, RawTable]:
+        return self.catalog.tables
 
-    def _table_for(self, name: str, key: dict[str, object] | None,
-                   row: dict[str, object]) -> RawTable:
-        table = self.tables.get(name)
-        if table is not None and row.keys() <= table.columns.keys():
-            return table  # the common case: no new column
-        if table is None:
-            table = RawTable(name, list(key) if key else [])
-            for column, value in row.items():
-                table.columns[column] = table.column_type_for(column, value)
-            for statement in table.create_sql():
-                self.client.command(statement)
-            self.tables[name] = table
-            log.info("created %s", table.qualified)
-            return table
-        for column, value in row.items():
-            if column not in table.columns:
-                ch_type = table.column_type_for(column, value)
-                for statement in table.add_column_sql(column, ch_type):
-                    self.client.command(statement)
-                table.columns[column] = ch_type
-                log.info("%s: new column %s %s", table.qualified, column, ch_type)
-        return table
+    def prepare(self) -> None:
+        self.catalog.prepare()
 
     def resume_offset(self, topic: str, partition: int) -> int:
         """One past the highest offset of this partition stored in ClickHouse, or the start."""
@@ -188,7 +152,7 @@ class Loader:
                 raise Poison("key is not JSON") from None
             if isinstance(key, dict) and "payload" in key and "schema" in key:
                 key = key["payload"]
-        table = self._table_for(table_name(topic), key, row)
+        table = self.catalog.table_for(table_name(topic), key, row)
         out: list[object] = []
         try:
             for column, convert in table.coercers():
@@ -358,7 +322,6 @@ class Loader:
         """The loop. Batch N+1 is read and parsed while batch N is inserted by the flusher
         thread (the loader's Python work and ClickHouse's insert overlap); inserts stay
         strictly one after the other, and positions only advance once an insert returned."""
-        self.tables.clear()
         self.assigned.clear()
         self._last_discovery = 0.0
         self.prepare()

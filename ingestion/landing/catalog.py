@@ -1,0 +1,68 @@
+"""The raw tables ClickHouse holds, and their creation and evolution from change events.
+
+Both landing modes (the loader, and ClickHouse pulling through Kafka engine tables) keep one
+:class:`Catalog`: it reads the tables that exist at start, creates a table the first time a
+topic's row is seen (its key from the message key) and adds a column the first time a row
+carries it (its type from the value, :meth:`RawTable.column_type_for`), together with the
+table's history table and current-state view.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ingestion.landing.tables import DEAD_LETTERS_DDL, LANDING_METRICS_DDL, RawTable
+
+log = logging.getLogger(__name__)
+
+
+class Catalog:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.tables: dict[str, RawTable] = {}
+
+    def prepare(self) -> None:
+        """The databases and the loader's own tables; the raw tables that exist, read back."""
+        self.tables.clear()
+        for database in ("raw", "history", "current"):
+            self.client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self.client.command(DEAD_LETTERS_DDL)
+        self.client.command(LANDING_METRICS_DDL)
+        keys = {r[0]: r[1] for r in self.client.query(
+            "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
+        # (views of raw live in the history and current databases, so raw holds tables only)
+        for table, column, ch_type in self.client.query(
+                "SELECT table, name, type FROM system.columns WHERE database = 'raw' "
+                "ORDER BY table, position").result_rows:
+            if table.startswith("_") or column.startswith("_"):
+                continue
+            if table not in self.tables:
+                key = [k.strip().strip("`") for k in keys.get(table, "").split(",")
+                       if k.strip() and not k.strip().startswith("_kafka")]
+                self.tables[table] = RawTable(table, key)
+            self.tables[table].columns[column] = ch_type
+
+    def table_for(self, name: str, key: dict[str, object] | None,
+                  row: dict[str, object]) -> RawTable:
+        """The raw table of ``name``, created or given new columns so that ``row`` fits."""
+        table = self.tables.get(name)
+        if table is not None and row.keys() <= table.columns.keys():
+            return table  # the common case: no new column
+        if table is None:
+            table = RawTable(name, list(key) if key else [])
+            for column, value in row.items():
+                table.columns[column] = table.column_type_for(column, value)
+            for statement in table.create_sql():
+                self.client.command(statement)
+            self.tables[name] = table
+            log.info("created %s", table.qualified)
+            return table
+        for column, value in row.items():
+            if column not in table.columns:
+                ch_type = table.column_type_for(column, value)
+                for statement in table.add_column_sql(column, ch_type):
+                    self.client.command(statement)
+                table.columns[column] = ch_type
+                log.info("%s: new column %s %s", table.qualified, column, ch_type)
+        return table
