@@ -9,6 +9,12 @@
   On start the loader seeks each partition to one past the highest offset its table holds, so a
   crash at any point neither loses nor duplicates a row. The consumer group's committed offsets
   are written too, but only so that the usual lag tools can read them.
+- A topic that started again (the embedded broker keeps messages in memory: restarted, its
+  topics begin again at offset 0) is detected by its content: a position is used only if the
+  broker's message at the highest landed offset is the one landed there, otherwise the
+  partition is read from its start (rows landed before fold with their copies). A running
+  loader that loses its broker connection starts over the same way, so no position of the
+  old log is applied to the new one.
 - Bad input: a message that is not JSON, not a Debezium envelope, or does not fit its table goes
   to ``raw._dead_letters`` with the reason; the loader goes on. Dead letters are written after
   the rows of their batch and deduplicated by (topic, partition, offset), so a crash between the
@@ -54,6 +60,10 @@ class Poison(ValueError):
     """A message that cannot become a row."""
 
 
+class BrokerConnectionLost(ConnectionError):
+    """The consumer lost the broker: the loop starts over from verified positions."""
+
+
 def clickhouse_client(config: Config) -> Any:
     url = urlsplit(config.clickhouse_url)
     return clickhouse_connect.get_client(
@@ -85,6 +95,11 @@ class Loader:
         self.loaded_rows = 0
         self.dead_letters = 0
         self.truncates = 0
+        #: partitions found to be a new incarnation of their topic, read again from the start
+        self.incarnations = 0
+        #: set by the consumer's error callback when the broker connection went down: the
+        #: broker may have restarted with new, empty logs (see resume_offsets)
+        self._broker_lost = threading.Event()
         self._last_ts_us = -1
         self._last_ts = datetime.fromtimestamp(0, UTC)
         self.status_path = config.state_dir / "landing" / "loader.status.json"
@@ -108,16 +123,84 @@ class Loader:
     def prepare(self) -> None:
         self.catalog.prepare()
 
-    def resume_offset(self, topic: str, partition: int) -> int:
-        """One past the highest offset of this partition stored in ClickHouse, or the start."""
+    def landed_position(self, topic: str, partition: int) -> int | None:
+        """The highest offset of this partition stored in ClickHouse (``None``: nothing)."""
         name = table_name(topic)
         if name not in self.tables:
-            return OFFSET_BEGINNING
+            return None
         rows = self.client.query(
             f"SELECT max(_kafka_offset), count() FROM {self.tables[name].qualified} "
             "WHERE _kafka_partition = {p:UInt32}", parameters={"p": partition}).result_rows
         top, count = rows[0]
-        return int(top) + 1 if count else OFFSET_BEGINNING
+        return int(top) if count else None
+
+    def resume_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Where to read each partition from: one past the highest offset ClickHouse holds for
+        it — if the broker's message at that offset is the one landed there. Otherwise the
+        topic is a new incarnation (the embedded broker keeps messages in memory: after a
+        restart its topics start again from offset 0, and a position of the old log would
+        skip the new one's first messages), and the partition is read from its beginning:
+        rows landed before fold with their copies (same key, version, partition, offset)."""
+        landed = {tp: self.landed_position(*tp) for tp in partitions}
+        verify = {tp: offset for tp, offset in landed.items() if offset is not None}
+        seen = self._broker_messages(verify)
+        out: dict[tuple[str, int], int] = {}
+        for tp, offset in landed.items():
+            if offset is None:
+                out[tp] = OFFSET_BEGINNING
+            elif seen.get(tp) is not None and self._landed_here(tp, offset, seen[tp]):
+                out[tp] = offset + 1
+            else:
+                log.warning("%s[%d]: the broker's message at offset %d is not the one landed "
+                            "there (%s): a new incarnation of the topic; reading the partition "
+                            "from its beginning", tp[0], tp[1], offset,
+                            "none there" if seen.get(tp) is None else "another one")
+                self.incarnations += 1
+                out[tp] = OFFSET_BEGINNING
+        return out
+
+    def _broker_messages(self, offsets: dict[tuple[str, int], int], timeout: float = 10.0
+                         ) -> dict[tuple[str, int], bytes | None]:
+        """The value of the message at each (topic, partition)'s offset, read by a consumer of
+        its own; ``None`` where the log has none there (within ``timeout``)."""
+        found: dict[tuple[str, int], bytes | None] = {}
+        if not offsets:
+            return found
+        probe = Consumer({"bootstrap.servers": self.config.kafka_bootstrap,
+                          "group.id": f"{self.group_id}.probe", "enable.auto.commit": False,
+                          "auto.offset.reset": "error", "enable.partition.eof": True,
+                          "logger": logging.getLogger("librdkafka")})
+        try:
+            probe.assign([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+            deadline = time.monotonic() + timeout
+            while len(found) < len(offsets) and time.monotonic() < deadline:
+                for m in probe.consume(len(offsets), timeout=0.5):
+                    tp = (m.topic(), m.partition())
+                    if tp in found or tp not in offsets:
+                        continue
+                    error = m.error()
+                    if error is None:
+                        found[tp] = m.value() if m.offset() == offsets[tp] else None
+                    elif error.code() in (KafkaError._PARTITION_EOF,
+                                          KafkaError._AUTO_OFFSET_RESET,
+                                          KafkaError.OFFSET_OUT_OF_RANGE):
+                        found[tp] = None
+        finally:
+            probe.close()
+        return found
+
+    def _landed_here(self, tp: tuple[str, int], offset: int, value: bytes | None) -> bool:
+        """Whether a row landed at (partition, offset) has the source LSN of ``value``."""
+        try:
+            envelope = orjson.loads(value or b"")
+            payload = envelope.get("payload", envelope) if "schema" in envelope else envelope
+            lsn = payload["source"]["lsn"]
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+            return False
+        return bool(self.client.query(
+            f"SELECT count() FROM {self.tables[table_name(tp[0])].qualified} WHERE "
+            "_kafka_partition = {p:UInt32} AND _kafka_offset = {o:UInt64} AND _lsn = {l:UInt64}",
+            parameters={"p": tp[1], "o": offset, "l": lsn}).result_rows[0][0])
 
     # ------------------------------------------------------------------ messages
     def _row(self, batch: Batch, topic: str, partition: int, offset: int,
@@ -261,7 +344,12 @@ class Loader:
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "topic.metadata.refresh.interval.ms": 5000, "session.timeout.ms": 10_000,
             "fetch.wait.max.ms": 100, "logger": logging.getLogger("librdkafka"),
+            "error_cb": self._on_consumer_error,
         })
+
+    def _on_consumer_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+            self._broker_lost.set()
 
     def run(self, stop: threading.Event, retry_delay: float = 2.0) -> None:
         """Load until ``stop``; after any failure (ClickHouse or the broker away, a timeout)
@@ -286,8 +374,8 @@ class Loader:
         found = [(topic, p) for topic, meta in consumer.list_topics(timeout=10).topics.items()
                  if topic.startswith(prefixes) and meta.error is None
                  for p in meta.partitions]
-        new = [TopicPartition(t, p, self.resume_offset(t, p)) for t, p in sorted(found)
-               if (t, p) not in self.assigned]
+        starts = self.resume_offsets(sorted(tp for tp in found if tp not in self.assigned))
+        new = [TopicPartition(t, p, offset) for (t, p), offset in starts.items()]
         if new:
             consumer.incremental_assign(new)
             self.assigned.update((tp.topic, tp.partition) for tp in new)
@@ -301,6 +389,11 @@ class Loader:
         while batch.messages < self.batch_size and time.monotonic() < deadline:
             messages = consumer.consume(min(5000, self.batch_size - batch.messages),
                                         timeout=max(0.0, deadline - time.monotonic()))
+            if self._broker_lost.is_set():
+                # what came with or after a lost connection may be a new incarnation's log
+                # read from the old position: start over, verifying every position first
+                raise BrokerConnectionLost("the broker connection was lost (a restart may "
+                                           "have emptied its topics); verifying positions")
             for m in messages:
                 if m.error():
                     if m.error().code() != KafkaError._PARTITION_EOF:
@@ -324,6 +417,7 @@ class Loader:
         strictly one after the other, and positions only advance once an insert returned."""
         self.assigned.clear()
         self._last_discovery = 0.0
+        self._broker_lost.clear()
         self.prepare()
         consumer = self.consumer()
         in_flight: tuple[Batch, Future[float]] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -11,13 +12,16 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException, Producer
 
+from contour.config import Config
 from ingestion.landing.loader import Loader, clickhouse_client
-from tests.conftest import ROOT
+from tests.conftest import ROOT, private_stack
 from tests.ingestion.landing.conftest import Feed, event, final, wait_for
 
 pytestmark = pytest.mark.integration
@@ -177,3 +181,62 @@ def test_kill_9_during_load_neither_loses_nor_duplicates(feed: Feed) -> None:
     assert stats == (total, total), "a message was lost or landed twice"
     rows = dict(client.query(f"SELECT id, name FROM raw.{feed.name}__ledger FINAL").result_rows)
     assert rows == {i: str(i) for i in range(total)}
+
+
+def test_a_new_incarnation_of_a_topic_is_read_from_its_start() -> None:
+    """The embedded broker keeps messages in memory: restarted, its topics start again at
+    offset 0. A loader (re)started then must not resume at the old log's position — the new
+    log already longer than it would lose its first messages — nor may a running loader
+    that lost its connection go on from there."""
+    with private_stack("kafka", "clickhouse") as stack:
+        name = f"inc{uuid.uuid4().hex[:8]}"
+        env = stack.env | {"CONTOUR_CDC_SOURCES": name}
+        config = Config.from_env(env)
+
+        def incarnation(first: int, count: int) -> None:
+            feed = Feed(name, env, config, Producer({"bootstrap.servers": config.kafka_bootstrap}))
+            with contextlib.suppress(KafkaException):  # (a loader's metadata request may have
+                feed.create("ledger", partitions=1)   # made it already)
+            for i in range(first, first + count):
+                feed.send("ledger", {"id": i}, event("c", i + 1, after={"id": i, "v": 1},
+                                                     table="ledger"))
+            feed.flush()
+
+        def ids_landed(first: int, count: int) -> int:
+            return int(clickhouse_client(config).query(
+                f"SELECT count() FROM raw.{name}__ledger FINAL WHERE id >= {first} AND "
+                f"id < {first + count}").result_rows[0][0])
+
+        def run_loader() -> tuple[Loader, threading.Event, threading.Thread]:
+            loader = Loader(config, group_id=f"g-{name}", batch_seconds=0.2)
+            stop = threading.Event()
+            thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
+            thread.start()
+            return loader, stop, thread
+
+        incarnation(0, 100)
+        loader, stop, thread = run_loader()
+        wait_for(lambda: loader.loaded_rows == 100)
+        stop.set()
+        thread.join(timeout=30)
+
+        # restarted while the loader is down; the new log grows past the old position
+        stack.contour("down", "kafka")
+        stack.contour("up", "kafka")
+        incarnation(1000, 250)
+        loader, stop, thread = run_loader()
+        try:
+            wait_for(lambda: ids_landed(1000, 250) == 250, timeout=120,
+                     explain=lambda: f"{ids_landed(1000, 250)} of 250 landed")
+            assert loader.incarnations == 1
+
+            # restarted under a running loader
+            stack.contour("down", "kafka")
+            stack.contour("up", "kafka")
+            incarnation(5000, 600)
+            wait_for(lambda: ids_landed(5000, 600) == 600, timeout=120,
+                     explain=lambda: f"{ids_landed(5000, 600)} of 600 landed")
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        assert ids_landed(0, 100) == 100 and ids_landed(1000, 250) == 250
