@@ -30,7 +30,8 @@ Delivery: the Kafka engine commits a block's offsets after its views' inserts; a
 between the two delivers the block again — rows equal to the landed ones (same key,
 ``_version``, partition and offset), folded by the raw tables' ReplacingMergeTree (``FINAL``
 reads them once). Differences from the loader: an empty message is taken for a tombstone
-(the engine does not tell null from empty), and ``raw._landing_metrics`` is not written.
+(the engine does not tell null from empty); ``raw._landing_metrics`` rows come from the raw
+tables every 5 s (:meth:`EngineLanding.write_metrics`), not per batch.
 """
 
 from __future__ import annotations
@@ -41,13 +42,14 @@ import time
 from typing import Any
 
 import orjson
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from contour.config import Config
 from ingestion.landing import sql_parse
 from ingestion.landing.catalog import Catalog
 from ingestion.landing.loader import clickhouse_client
-from ingestion.landing.tables import RawTable, quote, table_name
+from ingestion.landing.tables import LANDING_METRICS_COLUMNS, RawTable, quote, table_name
 from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,9 @@ class EngineLanding:
         self.generations: dict[str, int] = {}
         self.held_parsed = 0
         self._last_discovery = 0.0
+        self._last_metrics = 0.0
+        self._metrics_since: Any = None
+        self._metadata: Consumer | None = None
 
     # ------------------------------------------------------------------ set-up
     def prepare(self) -> None:
@@ -223,6 +228,47 @@ class EngineLanding:
         return None if table is None else tuple(table.columns)
 
     # ------------------------------------------------------------------ loop
+    def write_metrics(self, every: float = 5.0) -> None:
+        """``raw._landing_metrics`` as the loader writes it, per partition that landed rows
+        since the last time: its highest landed offset and source LSN (from the raw tables:
+        positions, not the consumer group's offsets), the broker's high watermark and the lag
+        between them, and the rows landed per second. (The watermark comes from ListOffsets,
+        which the embedded broker answers with the last batch's start: lag may read low.)"""
+        if time.monotonic() - self._last_metrics < every:
+            return
+        self._last_metrics = time.monotonic()
+        now = self.client.query("SELECT now64(3, 'UTC')").result_rows[0][0]
+        since, self._metrics_since = self._metrics_since, now
+        if since is None:
+            return
+        elapsed = max((now - since).total_seconds(), 1e-3)
+        rows = []
+        for topic in sorted(self.generations):
+            table = self.catalog.tables.get(table_name(topic))
+            if table is None:
+                continue
+            for partition, top, lsn, count in self.client.query(
+                    f"SELECT _kafka_partition, max(_kafka_offset), max(_lsn), count() FROM "
+                    f"{table.qualified} WHERE _ingested_at > {{t:DateTime64(3)}} GROUP BY 1 "
+                    "ORDER BY 1", parameters={"t": since}).result_rows:
+                _, high = self._watermarks().get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=5)
+                high = high if high is not None and high >= 0 else top + 1
+                rows.append([now, topic, partition, top, high, max(0, high - top - 1), lsn,
+                             count / elapsed])
+        if rows:
+            self.client.insert("raw._landing_metrics", rows,
+                               column_names=list(LANDING_METRICS_COLUMNS),
+                               column_type_names=list(LANDING_METRICS_COLUMNS.values()))
+
+    def _watermarks(self) -> Consumer:
+        if self._metadata is None:
+            self._metadata = Consumer({
+                "bootstrap.servers": self.config.kafka_bootstrap,
+                "group.id": "contour-engine.metrics", "enable.auto.commit": False,
+                "logger": logging.getLogger("librdkafka")})
+        return self._metadata
+
     def _write_status(self) -> None:
         """The landing service's status file (its liveness), as the loader writes it."""
         write_status(self.config.state_dir / "landing" / "loader.status.json", {
@@ -234,6 +280,7 @@ class EngineLanding:
         while not stop.is_set():
             self.ensure_queues()
             self.take_held()
+            self.write_metrics()
             self._write_status()
             stop.wait(self.poll_seconds)
 

@@ -198,6 +198,17 @@ def test_both_modes_land_the_same_raw_tables(feed: Feed, running) -> None:  # no
         total = {t: total[t] + THIRD_VERSIONS.get(t, 0) for t in TABLES}
         wait_for(landed(feed, total, DEAD), timeout=120)
         assert engine.held_parsed == held_before
+
+        # landing metrics from the positions in the raw tables, as the loader writes them
+        def metrics() -> list[tuple]:
+            return client.query(
+                "SELECT partition, argMax(landed_offset, at), argMax(last_source_lsn, at) "
+                "FROM raw._landing_metrics WHERE topic = {t:String} GROUP BY partition "
+                "ORDER BY partition", parameters={"t": feed.topic("leads")}).result_rows
+
+        ends = client.query(f"SELECT _kafka_partition, max(_kafka_offset), max(_lsn) FROM "
+                            f"history.{feed.name}__leads GROUP BY 1 ORDER BY 1").result_rows
+        wait_for(lambda: metrics() == ends, timeout=30, explain=lambda: f"{metrics()} {ends}")
         by_engine = snapshot(feed)
     finally:
         for name in [r[0] for r in client.query(
