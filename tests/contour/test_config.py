@@ -105,3 +105,12 @@ def test_demo_speed_drives_the_workload_services(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=f"CONTOUR_DEMO_SPEED={wrong!r}"):
             _ = Config.from_env({"CONTOUR_STATE_DIR": str(tmp_path),
                                  "CONTOUR_DEMO_SPEED": wrong}).demo_speed
+
+
+def test_landing_mode_is_loader_or_engine(tmp_path: Path) -> None:
+    base = {"CONTOUR_STATE_DIR": str(tmp_path)}
+    assert Config.from_env(base).landing_mode == "loader"
+    assert Config.from_env({**base, "CONTOUR_LANDING_MODE": "engine"}).landing_mode == "engine"
+    with pytest.raises(ConfigError, match=r"^CONTOUR_LANDING_MODE='kafka': choose from "
+                                          r"loader, engine$"):
+        _ = Config.from_env({**base, "CONTOUR_LANDING_MODE": "kafka"}).landing_mode
