@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -46,8 +47,10 @@ def run_in_foreground(workers: list[Callable[[threading.Event], None]]) -> int:
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
+    """Replace the file atomically; the temporary file is the writer's own (two processes
+    or threads writing one status file must not move each other's half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(status))
     tmp.replace(path)
 
