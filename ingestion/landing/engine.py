@@ -49,7 +49,13 @@ from contour.config import Config
 from ingestion.landing import sql_parse
 from ingestion.landing.catalog import Catalog
 from ingestion.landing.loader import clickhouse_client
-from ingestion.landing.tables import LANDING_METRICS_COLUMNS, RawTable, quote, table_name
+from ingestion.landing.tables import (
+    LANDING_METRICS_COLUMNS,
+    RawTable,
+    connect_payload,
+    quote,
+    table_name,
+)
 from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
@@ -207,9 +213,7 @@ class EngineLanding:
         before = self._shape(name)
         for key_text, payload_text in samples:
             payload = orjson.loads(payload_text)
-            key = orjson.loads(key_text) if key_text else None
-            if isinstance(key, dict) and "payload" in key and "schema" in key:
-                key = key["payload"]
+            key = connect_payload(orjson.loads(key_text)) if key_text else None
             row = payload["before" if payload["op"] == "d" else "after"]
             self.catalog.table_for(name, key if isinstance(key, dict) else None, row)
         table = self.catalog.tables.get(name)

@@ -48,6 +48,7 @@ from ingestion.landing.tables import (
     META_COLUMNS,
     DoesNotFit,
     RawTable,
+    connect_payload,
     table_name,
 )
 from ingestion.status import RollingRate, write_status
@@ -192,9 +193,7 @@ class Loader:
     def _landed_here(self, tp: tuple[str, int], offset: int, value: bytes | None) -> bool:
         """Whether a row landed at (partition, offset) has the source LSN of ``value``."""
         try:
-            envelope = orjson.loads(value or b"")
-            payload = envelope.get("payload", envelope) if "schema" in envelope else envelope
-            lsn = payload["source"]["lsn"]
+            lsn = connect_payload(orjson.loads(value or b""))["source"]["lsn"]
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
             return False
         return bool(self.client.query(
@@ -211,8 +210,7 @@ class Loader:
             raise Poison(f"not JSON: {exc}") from None
         if not isinstance(envelope, dict):
             raise Poison("not a Debezium envelope: not a JSON object")
-        payload = envelope["payload"] if "schema" in envelope and "payload" in envelope \
-            else envelope
+        payload = connect_payload(envelope)
         if not isinstance(payload, dict):
             raise Poison("not a Debezium envelope: payload is not an object")
         op = payload.get("op")
@@ -233,8 +231,7 @@ class Loader:
                 key = orjson.loads(key_bytes)
             except orjson.JSONDecodeError:
                 raise Poison("key is not JSON") from None
-            if isinstance(key, dict) and "payload" in key and "schema" in key:
-                key = key["payload"]
+            key = connect_payload(key)
         table = self.catalog.table_for(table_name(topic), key, row)
         out: list[object] = []
         try:

@@ -59,6 +59,14 @@ class DoesNotFit(ValueError):
     """A value that the table's column type cannot hold."""
 
 
+def connect_payload(value: object) -> object:
+    """A message key or value without Kafka Connect's ``{"schema", "payload"}`` wrapping
+    (``schemas.enable``), as it is when unwrapped."""
+    if isinstance(value, dict) and "schema" in value and "payload" in value:
+        return value["payload"]
+    return value
+
+
 def table_name(topic: str) -> str:
     source, schema, table = topic.split(".", 2)
     name = f"{source}__{table}" if schema == "public" else f"{source}__{schema}__{table}"
