@@ -140,6 +140,7 @@ ENV_VARS = (
 )
 
 SNAPSHOT_MODES = ("initial", "never", "when_needed")
+CONFIRM_MODES = ("landed", "broker")
 LANDING_MODES = ("loader", "engine")
 
 
@@ -159,6 +160,9 @@ class CdcSource:
     partitions: int
     heartbeat_seconds: float
     state_dir: Path
+    #: what confirms a position to the slot: "landed" (stored in ClickHouse; the embedded
+    #: broker keeps its log in memory) or "broker" (its acknowledgement, as Debezium does)
+    confirm: str = "landed"
 
     def captures(self, schema: str, table: str) -> bool:
         name = f"{schema}.{table}"
@@ -456,8 +460,12 @@ class Config:
             except re.error as exc:
                 raise ConfigError(f"{var}={raw!r}: not a regular expression ({exc})") from None
 
+        confirm = self._env("CONTOUR_CDC_CONFIRM", "landed")
+        if confirm not in CONFIRM_MODES:
+            raise ConfigError(f"CONTOUR_CDC_CONFIRM={confirm!r}: choose from "
+                              f"{', '.join(CONFIRM_MODES)}")
         return CdcSource(
-            name=name, dsn=self.pg_dsn(name), database=name,
+            name=name, dsn=self.pg_dsn(name), database=name, confirm=confirm,
             slot=f"contour_{name}", publication=f"contour_{name}",
             include=patterns("INCLUDE", ""),
             exclude=patterns("EXCLUDE", r"public\.schema_migrations"),

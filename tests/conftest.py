@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,3 +136,14 @@ def pg(services: Stack) -> Stack:
 def pg_kafka(services: Stack) -> Stack:
     """PostgreSQL and the Kafka broker up."""
     return services.require("postgres", "kafka")
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60,
+             explain: Callable[[], str] = lambda: "") -> None:
+    """Poll ``check`` every 0.3 s until it holds; fail after ``timeout`` with ``explain()``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"condition not met in {timeout:.0f}s {explain()}")

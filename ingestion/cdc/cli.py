@@ -6,6 +6,7 @@ import argparse
 import json
 
 from contour.config import Config
+from ingestion.cdc.durability import LandedPositions
 from ingestion.cdc.relay import Relay
 from ingestion.status import run_in_foreground
 
@@ -17,7 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions = cdc.add_subparsers(dest="cdc_command", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="run relays in the foreground until Ctrl-C/SIGTERM",
                              description="Snapshot (first time) and stream every captured "
-                                         "source into Kafka. One thread per source.")
+                                         "source into Kafka. One thread per source. A "
+                                         "position is confirmed to PostgreSQL once it is "
+                                         "landed in ClickHouse (CONTOUR_CDC_CONFIRM=landed, "
+                                         "the default: the embedded broker keeps its log in "
+                                         "memory) or once the broker acknowledged it "
+                                         "(CONTOUR_CDC_CONFIRM=broker, for a Kafka with "
+                                         "durable logs).")
     run.add_argument("--source", action="append", metavar="NAME",
                      help="only this source (repeatable; default: CONTOUR_CDC_SOURCES)")
     run.set_defaults(func=cmd_run)
@@ -31,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     names = args.source or list(config.cdc_source_names)
-    relays = [Relay(config.cdc_source(n), config.kafka_bootstrap) for n in names]
+    relays = []
+    for name in names:
+        source = config.cdc_source(name)
+        landed = LandedPositions(config) if source.confirm == "landed" else None
+        relays.append(Relay(source, config.kafka_bootstrap, landed=landed))
     return run_in_foreground([relay.run for relay in relays])
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from ingestion.broker_probe import checksum
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,12 @@ class DeliveryError(RuntimeError):
 class Publisher:
     def __init__(self, bootstrap: str, partitions: int, client_id: str) -> None:
         self.partitions = partitions
-        self._error: KafkaError | None = None
+        self._error: str | None = None
+        #: highest acknowledged offset per (topic, partition) in this run, and since the last
+        #: take_offsets(); the last acknowledged message
+        self._highs: dict[tuple[str, int], int] = {}
+        self._batch: dict[tuple[str, int], int] = {}
+        self._last: Message | None = None
         # librdkafka's own log lines (broker down, reconnects) go to Python logging
         common = {"bootstrap.servers": bootstrap, "client.id": client_id,
                   "logger": logging.getLogger("librdkafka")}
@@ -37,9 +44,30 @@ class Publisher:
         self._topics: set[str] = set()
         self.sent = 0
 
-    def _delivered(self, err: KafkaError | None, _msg: object) -> None:
-        if err is not None and self._error is None:
-            self._error = err
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            if self._error is None:
+                self._error = f"broker refused a change event: {err}"
+            return
+        tp = (msg.topic(), msg.partition())
+        offset = msg.offset()
+        if offset <= self._highs.get(tp, -1) and self._error is None:
+            self._error = (f"the broker's log of {tp[0]}[{tp[1]}] went back from offset "
+                           f"{self._highs[tp]} to {offset}: it restarted without its log")
+        self._highs[tp] = self._batch[tp] = offset
+        self._last = msg
+
+    def take_offsets(self) -> dict[tuple[str, int], int]:
+        """Per partition, the last offset acknowledged since the previous call."""
+        batch, self._batch = self._batch, {}
+        return batch
+
+    def last_acked(self) -> list[object] | None:
+        """[topic, partition, offset, checksum] of the last acknowledged event."""
+        msg = self._last
+        if msg is None:
+            return None
+        return [msg.topic(), msg.partition(), msg.offset(), checksum(msg.value())]
 
     def ensure_topic(self, topic: str) -> None:
         if topic in self._topics:
@@ -74,7 +102,7 @@ class Publisher:
             raise DeliveryError(f"broker did not acknowledge {left} events in {timeout:.0f}s")
         if self._error is not None:
             error, self._error = self._error, None
-            raise DeliveryError(f"broker refused a change event: {error}")
+            raise DeliveryError(error)
 
     def close(self) -> None:
         self.producer.flush(5)

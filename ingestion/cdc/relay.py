@@ -44,10 +44,11 @@ import psycopg
 from contour.config import CdcSource
 from contour.errors import ContourError
 from ingestion.cdc import pgoutput
+from ingestion.cdc.durability import Durability, LandedPositions
 from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
 from ingestion.cdc.offsets import Offsets, OffsetStore
 from ingestion.cdc.pgoutput import Column, Relation
-from ingestion.cdc.publisher import Publisher
+from ingestion.cdc.publisher import DeliveryError, Publisher
 from ingestion.cdc.replication import ReplicationStream, connect
 from ingestion.cdc.typemap import CatalogType
 from ingestion.status import RollingRate, write_status
@@ -85,6 +86,10 @@ class Metrics:
     snapshot: str = "not started"
     conversion_errors: int = 0  # values that could not be mapped and went out as text
     slot_invalidations: int = 0  # slots PostgreSQL invalidated (each followed by a snapshot)
+    confirm: str = "broker"  # what confirms a position: the broker's ack, or the landing
+    durable_lsn: int = 0  # end of the last transaction stored downstream ("landed")
+    pending_batches: int = 0  # acknowledged flushes not yet landed ("landed")
+    broker_log_losses: int = 0  # times the broker had lost acknowledged events
     started_at: float = field(default_factory=time.time)
     #: seconds from each transaction's commit to the broker's acknowledgement of all its events
     ack_delays: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
@@ -114,6 +119,9 @@ class Metrics:
             "lag_bytes": lag_bytes, "lag_seconds": round(lag_s, 3), "snapshot": self.snapshot,
             "values_published_as_text": self.conversion_errors,
             "slot_invalidations": self.slot_invalidations,
+            "confirm": self.confirm, "durable_lsn": pgoutput.lsn_to_str(self.durable_lsn),
+            "pending_batches": self.pending_batches,
+            "broker_log_losses": self.broker_log_losses,
             "commit_to_ack_p50_s": self.ack_delay_quantile(0.5),
             "commit_to_ack_p95_s": self.ack_delay_quantile(0.95),
             "updated_at": time.time(),
@@ -182,6 +190,9 @@ class Catalog:
                                       [Column(r[0], r[1], r[2], False) for r in rows]))
 
 
+_DURABLE_FIELDS = ("durable_commit_lsn", "durable_end_lsn", "durable_tx_id", "durable_snapshot")
+
+
 class SlotLostError(ContourError):
     """PostgreSQL invalidated the replication slot and the snapshot mode forbids a new
     snapshot: the relay cannot go on without losing changes. Not retried."""
@@ -191,14 +202,20 @@ class Relay:
     """Runs one source until ``stop`` is set; reconnects after failures."""
 
     def __init__(self, source: CdcSource, bootstrap: str, *, flush_interval: float = 0.2,
-                 max_batch: int = 20_000, on_event: Callable[[str], None] | None = None) -> None:
+                 max_batch: int = 20_000, on_event: Callable[[str], None] | None = None,
+                 landed: LandedPositions | None = None) -> None:
+        """``landed``: confirm positions once the landing stored them (see
+        :mod:`ingestion.cdc.durability`); without it, once the broker acknowledged them."""
         self.source = source
+        self.landed = landed
+        self._applied: Offsets | None = None  # durable position last confirmed to the slot
         self.bootstrap = bootstrap
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         self.offsets_store = OffsetStore(source.state_dir / f"{source.name}.offsets.json")
         self.metrics_path = source.state_dir / f"{source.name}.metrics.json"
-        self.metrics = Metrics(source.name)
+        self.metrics = Metrics(source.name, confirm="landed" if landed else "broker")
+        self.durability: Durability | None = None
         self.envelopes = EnvelopeBuilder(source.name, source.database, source.schemas_enable)
         self.on_event = on_event
         self.shapes: dict[int, TableShape | None] = {}  # None: relation not captured
@@ -224,10 +241,16 @@ class Relay:
             catalog = Catalog(conn)
             publisher = Publisher(self.bootstrap, source.partitions, f"contour-cdc-{source.name}")
             stream = ReplicationStream(source.dsn)
+            done = threading.Event()
+            if self.landed is not None:
+                self.durability = Durability(source.name, self.landed, self.bootstrap)
+                threading.Thread(target=self.durability.run, args=(done,), daemon=True,
+                                 name=f"cdc-{source.name}-durability").start()
             try:
                 offsets = self._ensure_slot(conn, stream, catalog, publisher)
                 self._stream(stop, conn, catalog, stream, publisher, offsets)
             finally:
+                done.set()
                 stream.close()
                 publisher.close()
 
@@ -286,6 +309,8 @@ class Relay:
         if reason is not None:
             self._drop_lost_slot(conn, reason)
         offsets = self.offsets_store.load()
+        if offsets is not None and self.durability is not None:
+            offsets = self._after_broker_loss(offsets)
         exists = self._slot_exists(conn)
         usable = exists and offsets is not None and offsets.slot == source.slot and (
             offsets.snapshot_done or source.snapshot_mode == "never")
@@ -311,7 +336,7 @@ class Relay:
             self._snapshot(catalog, publisher, captured, consistent, snapshot)
             offsets.snapshot_done = True
         offsets.commit_lsn = offsets.end_lsn = consistent
-        self.offsets_store.save(offsets)
+        self._acknowledged(offsets, publisher)
         return offsets
 
     def _captured(self, catalog: Catalog) -> list[tuple[tuple[int, str, str], str]]:
@@ -403,7 +428,7 @@ class Relay:
         source = self.source
         stream.start(source.slot, source.publication, offsets.end_lsn)
         log.info("cdc %s: streaming from %s", source.name, pgoutput.lsn_to_str(offsets.end_lsn))
-        self.metrics.confirmed_lsn = offsets.end_lsn
+        self.metrics.confirmed_lsn = self._confirmable(offsets)
         self.shapes.clear()
         tx: pgoutput.Begin | None = None
         skipping = False
@@ -422,9 +447,12 @@ class Relay:
             self.metrics.ack_delays.extend(acked_at - t / 1e6 for t in unacked_commits)
             unacked_commits.clear()
             if complete is not None:
-                self.offsets_store.save(complete)
-                stream.send_status(complete.end_lsn)
-                self.metrics.confirmed_lsn = complete.end_lsn
+                for name in _DURABLE_FIELDS:  # the thread may have moved them since
+                    setattr(complete, name, getattr(offsets, name))
+                self._acknowledged(complete, publisher)
+                if self.durability is None:
+                    stream.send_status(complete.end_lsn)
+                    self.metrics.confirmed_lsn = complete.end_lsn
                 offsets.__dict__.update(complete.__dict__)
                 complete = None
             unflushed = 0
@@ -439,6 +467,8 @@ class Relay:
             if now - last_metrics >= 1.0:
                 self._write_metrics(idle)
                 last_metrics = now
+            if self.durability is not None:
+                self._take_durable(stream, offsets)
             pending = unflushed or complete is not None
             if pending and tx is None and (unflushed >= self.max_batch
                                            or now - last_flush >= self.flush_interval):
@@ -448,12 +478,13 @@ class Relay:
                 continue
             if isinstance(message, pgoutput.Keepalive):
                 self.metrics.server_wal_end = message.wal_end
-                if tx is None and complete is None and unflushed == 0:
+                if tx is None and complete is None and unflushed == 0 and (
+                        self._confirmable(offsets) >= offsets.end_lsn):
                     # idle: everything we published is confirmed, so the server may discard
                     # WAL up to its end (keeps WAL from piling up on a quiet source)
                     stream.send_status(max(message.wal_end, offsets.end_lsn))
                 elif message.reply_requested:
-                    stream.send_status(offsets.end_lsn)
+                    stream.send_status(self._confirmable(offsets))
                 continue
             self.metrics.server_wal_end = max(self.metrics.server_wal_end, message.wal_end)
             decoded = pgoutput.decode(message.payload)
@@ -487,6 +518,77 @@ class Relay:
             elif tx is not None and not skipping:
                 unflushed += self._publish_change(decoded, tx, message.data_start, last_commit,
                                                   publisher)
+
+    # ------------------------------------------------------------------ durability
+    def _acknowledged(self, position: Offsets, publisher: Publisher) -> None:
+        """After a flush: store the acknowledged ``position`` (with its last event, to tell
+        later whether the broker still holds it); with confirmation "landed", hand it to the
+        durability thread with the offsets its events got."""
+        position.probe = publisher.last_acked() or position.probe
+        self.offsets_store.save(position)
+        if self.durability is not None:
+            self.durability.acked(replace(position), publisher.take_offsets())
+
+    def _confirmable(self, offsets: Offsets) -> int:
+        """How far the slot may be confirmed: what the broker acknowledged, or with
+        confirmation "landed" what is stored downstream."""
+        if self.durability is None:
+            return offsets.end_lsn
+        return offsets.durable_end_lsn or offsets.snapshot_lsn
+
+    def _take_durable(self, stream: ReplicationStream, offsets: Offsets) -> None:
+        """Store and confirm the newest durable position; start over if the broker lost its
+        log (the durability thread found the last acknowledged event gone)."""
+        durability = self.durability
+        assert durability is not None
+        if durability.broker_lost:
+            raise DeliveryError(f"{durability.broker_lost}: it restarted without its log; "
+                                "starting over from the position stored downstream")
+        self.metrics.pending_batches = durability.pending()
+        durable = durability.durable
+        if durable is None or durable is self._applied:
+            return
+        self._applied = durable
+        offsets.durable_commit_lsn = durable.commit_lsn
+        offsets.durable_end_lsn = durable.end_lsn
+        offsets.durable_tx_id = durable.tx_id
+        offsets.durable_snapshot = offsets.durable_snapshot or durable.snapshot_done
+        self.offsets_store.save(offsets)
+        stream.send_status(durable.end_lsn)
+        self.metrics.confirmed_lsn = self.metrics.durable_lsn = durable.end_lsn
+
+    def _after_broker_loss(self, offsets: Offsets) -> Offsets:
+        """On start with confirmation "landed": if the broker no longer holds the last
+        acknowledged event, go back to the position stored downstream (or snapshot again if
+        the initial snapshot was not stored yet). Raises if the broker does not answer."""
+        durability = self.durability
+        assert durability is not None
+        if not offsets.probe:
+            return offsets
+        if durability.broker_holds(offsets.probe):
+            durability.last_acked = offsets.probe
+            return offsets
+        source = self.source
+        self.metrics.broker_log_losses += 1
+        acked = pgoutput.lsn_to_str(offsets.end_lsn)
+        offsets.probe = None
+        if (offsets.snapshot_done and not offsets.durable_snapshot
+                and source.snapshot_mode != "never"):
+            log.warning("cdc %s: the broker lost the events it acknowledged up to %s (it "
+                        "restarted without its log) before the initial snapshot was stored "
+                        "downstream: taking the snapshot again", source.name, acked)
+            offsets.snapshot_done = False
+        else:
+            offsets.commit_lsn = offsets.durable_commit_lsn or offsets.snapshot_lsn
+            offsets.end_lsn = offsets.durable_end_lsn or offsets.snapshot_lsn
+            offsets.tx_id = offsets.durable_tx_id
+            log.warning("cdc %s: the broker lost the events it acknowledged up to %s (it "
+                        "restarted without its log): publishing again from %s, the last "
+                        "position stored downstream; the events between reach the broker "
+                        "twice (removable by source.lsn and key)", source.name, acked,
+                        pgoutput.lsn_to_str(offsets.end_lsn))
+        self.offsets_store.save(offsets)
+        return offsets
 
     def _publish_change(self, change: pgoutput.Message, tx: pgoutput.Begin, lsn: int,
                         last_commit: int, publisher: Publisher) -> int:

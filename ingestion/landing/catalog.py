@@ -12,7 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ingestion.landing.tables import DEAD_LETTERS_DDL, LANDING_METRICS_DDL, RawTable
+from ingestion.landing.tables import (
+    DEAD_LETTERS_DDL,
+    LANDING_METRICS_DDL,
+    LANDING_METRICS_UPGRADE,
+    RawTable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ class Catalog:
             self.client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.client.command(DEAD_LETTERS_DDL)
         self.client.command(LANDING_METRICS_DDL)
+        self.client.command(LANDING_METRICS_UPGRADE)
         keys = {r[0]: r[1] for r in self.client.query(
             "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
         # (views of raw live in the history and current databases, so raw holds tables only)

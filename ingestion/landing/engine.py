@@ -50,9 +50,9 @@ from ingestion.landing import sql_parse
 from ingestion.landing.catalog import Catalog
 from ingestion.landing.loader import clickhouse_client
 from ingestion.landing.tables import (
-    LANDING_METRICS_COLUMNS,
     RawTable,
     connect_payload,
+    insert_landing_metrics,
     quote,
     table_name,
 )
@@ -251,19 +251,18 @@ class EngineLanding:
             table = self.catalog.tables.get(table_name(topic))
             if table is None:
                 continue
-            for partition, top, lsn, count in self.client.query(
-                    f"SELECT _kafka_partition, max(_kafka_offset), max(_lsn), count() FROM "
+            for partition, top, lsn, count, top_lsn in self.client.query(
+                    f"SELECT _kafka_partition, max(_kafka_offset), max(_lsn), count(), "
+                    f"argMax(_lsn, _kafka_offset) FROM "
                     f"{table.qualified} WHERE _ingested_at > {{t:DateTime64(3)}} GROUP BY 1 "
                     "ORDER BY 1", parameters={"t": since}).result_rows:
                 _, high = self._watermarks().get_watermark_offsets(
                     TopicPartition(topic, partition), timeout=5)
                 high = high if high is not None and high >= 0 else top + 1
                 rows.append([now, topic, partition, top, high, max(0, high - top - 1), lsn,
-                             count / elapsed])
+                             count / elapsed, top, top_lsn])
         if rows:
-            self.client.insert("raw._landing_metrics", rows,
-                               column_names=list(LANDING_METRICS_COLUMNS),
-                               column_type_names=list(LANDING_METRICS_COLUMNS.values()))
+            insert_landing_metrics(self.client, rows)
 
     def _watermarks(self) -> Consumer:
         if self._metadata is None:

@@ -41,14 +41,15 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from contour.config import Config
+from ingestion.broker_probe import broker_messages, message_lsn
 from ingestion.landing.catalog import Catalog
 from ingestion.landing.tables import (
     DEAD_LETTER_COLUMNS,
-    LANDING_METRICS_COLUMNS,
     META_COLUMNS,
     DoesNotFit,
     RawTable,
     connect_payload,
+    insert_landing_metrics,
     table_name,
 )
 from ingestion.status import RollingRate, write_status
@@ -110,6 +111,8 @@ class Loader:
         #: (topic, partition) → (highest offset landed or skipped, highest source LSN landed)
         self.positions: dict[tuple[str, int], tuple[int, int]] = {}
         self._positions_changed: set[tuple[str, int]] = set()
+        #: (topic, partition) → (offset, source LSN) of the newest row landed
+        self.probes: dict[tuple[str, int], tuple[int, int]] = {}
         #: (topic, partition) → (offset, time) of its previous metrics row, for its own rate
         self._reported: dict[tuple[str, int], tuple[int, float]] = {}
         self._last_metrics = 0.0
@@ -160,41 +163,14 @@ class Loader:
                 out[tp] = OFFSET_BEGINNING
         return out
 
-    def _broker_messages(self, offsets: dict[tuple[str, int], int], timeout: float = 10.0
+    def _broker_messages(self, offsets: dict[tuple[str, int], int]
                          ) -> dict[tuple[str, int], bytes | None]:
-        """The value of the message at each (topic, partition)'s offset, read by a consumer of
-        its own; ``None`` where the log has none there (within ``timeout``)."""
-        found: dict[tuple[str, int], bytes | None] = {}
-        if not offsets:
-            return found
-        probe = Consumer({"bootstrap.servers": self.config.kafka_bootstrap,
-                          "group.id": f"{self.group_id}.probe", "enable.auto.commit": False,
-                          "auto.offset.reset": "error", "enable.partition.eof": True,
-                          "logger": logging.getLogger("librdkafka")})
-        try:
-            probe.assign([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
-            deadline = time.monotonic() + timeout
-            while len(found) < len(offsets) and time.monotonic() < deadline:
-                for m in probe.consume(len(offsets), timeout=0.5):
-                    tp = (m.topic(), m.partition())
-                    if tp in found or tp not in offsets:
-                        continue
-                    error = m.error()
-                    if error is None:
-                        found[tp] = m.value() if m.offset() == offsets[tp] else None
-                    elif error.code() in (KafkaError._PARTITION_EOF,
-                                          KafkaError._AUTO_OFFSET_RESET,
-                                          KafkaError.OFFSET_OUT_OF_RANGE):
-                        found[tp] = None
-        finally:
-            probe.close()
-        return found
+        return broker_messages(self.config.kafka_bootstrap, f"{self.group_id}.probe", offsets)
 
     def _landed_here(self, tp: tuple[str, int], offset: int, value: bytes | None) -> bool:
         """Whether a row landed at (partition, offset) has the source LSN of ``value``."""
-        try:
-            lsn = connect_payload(orjson.loads(value or b""))["source"]["lsn"]
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+        lsn = message_lsn(value)
+        if lsn is None:
             return False
         return bool(self.client.query(
             f"SELECT count() FROM {self.tables[table_name(tp[0])].qualified} WHERE "
@@ -299,6 +275,7 @@ class Loader:
                 offset, lsn = self.positions[tp]
                 if row[-4] > lsn:
                     self.positions[tp] = (offset, row[-4])
+                self.probes[tp] = (row[-2], row[-4])  # rows are in offset order
         if batch.dead:
             self.dead_letters += len(batch.dead)
             log.warning("%d dead letters (last: %s)", len(batch.dead), batch.dead[-1][5])
@@ -320,12 +297,11 @@ class Loader:
             before, then = self._reported.get(tp, (offset, now))
             rate = (offset - before) / (now - then) if now > then else 0.0
             self._reported[tp] = (offset, now)
+            probe_offset, probe_lsn = self.probes.get(tp, (-1, 0))
             rows.append([datetime.now(UTC), tp[0], tp[1], offset, high,
-                         max(0, high - offset - 1), lsn, rate])
+                         max(0, high - offset - 1), lsn, rate, probe_offset, probe_lsn])
         self._positions_changed.clear()
-        self.client.insert("raw._landing_metrics", rows,
-                           column_names=list(LANDING_METRICS_COLUMNS),
-                           column_type_names=list(LANDING_METRICS_COLUMNS.values()))
+        insert_landing_metrics(self.client, rows)
 
     def _write_status(self) -> None:
         write_status(self.status_path, {

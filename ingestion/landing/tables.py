@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 META_COLUMNS = {
     "_op": "LowCardinality(String)",
@@ -37,6 +38,9 @@ LANDING_METRICS_COLUMNS = {
     "at": "DateTime64(3, 'UTC')", "topic": "String", "partition": "UInt32",
     "landed_offset": "Int64", "high_watermark": "Int64", "lag": "Int64",
     "last_source_lsn": "UInt64", "rows_per_s": "Float64",
+    # the newest landed row's offset and source LSN: with them the CDC relay checks that the
+    # row's position belongs to the broker's current log before trusting ``landed_offset``
+    "probe_offset": "Int64", "probe_lsn": "UInt64",
 }
 
 
@@ -52,6 +56,17 @@ LANDING_METRICS_DDL = f"""
 CREATE TABLE IF NOT EXISTS raw._landing_metrics ({_columns_sql(LANDING_METRICS_COLUMNS)})
 ENGINE = MergeTree ORDER BY (topic, partition, at) TTL toDateTime(at) + INTERVAL 7 DAY
 """
+#: columns added since the first release (a warehouse created before gets them on start)
+LANDING_METRICS_UPGRADE = """
+ALTER TABLE raw._landing_metrics ADD COLUMN IF NOT EXISTS probe_offset Int64 DEFAULT -1,
+    ADD COLUMN IF NOT EXISTS probe_lsn UInt64
+"""
+
+
+def insert_landing_metrics(client: Any, rows: list[list[object]]) -> None:
+    """Insert ``raw._landing_metrics`` rows (values in LANDING_METRICS_COLUMNS' order)."""
+    client.insert("raw._landing_metrics", rows, column_names=list(LANDING_METRICS_COLUMNS),
+                  column_type_names=list(LANDING_METRICS_COLUMNS.values()))
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -17,6 +17,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from contour.config import Config
+from ingestion.cdc.durability import LandedPositions
 from ingestion.cdc.relay import Relay
 from tests.conftest import ROOT, Stack
 
@@ -49,11 +50,13 @@ class Source:
             for statement in statements:
                 conn.execute(statement)  # type: ignore[arg-type]
 
-    def relay_in_thread(self, **settings: str) -> Relay:
-        """A relay in a thread; ``settings``: environment variables over the source's."""
+    def relay_in_thread(self, landed: bool = False, **settings: str) -> Relay:
+        """A relay in a thread; ``settings``: environment variables over the source's.
+        ``landed``: confirm what ClickHouse holds (the service's default) instead of what the
+        broker acknowledged (these tests' consumers stand in for a durable Kafka)."""
         config = Config.from_env(self.env | settings) if settings else self.config
         relay = Relay(config.cdc_source(self.name), config.kafka_bootstrap,
-                      flush_interval=0.05)
+                      flush_interval=0.05, landed=LandedPositions(config) if landed else None)
         stop = threading.Event()
         thread = threading.Thread(target=relay.run, args=(stop, 0.5), daemon=True)
         thread.start()

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -18,7 +18,8 @@ from kafka import KafkaConsumer
 from contour.config import Config
 from ingestion.cdc.relay import Relay, SlotLostError
 from ingestion.cdc.typemap import UNAVAILABLE
-from tests.conftest import private_stack
+from ingestion.landing.loader import Loader, clickhouse_client
+from tests.conftest import private_stack, wait_for
 from tests.ingestion.cdc.conftest import Event, Source, changes, fresh_source
 
 pytestmark = pytest.mark.integration
@@ -390,6 +391,69 @@ def test_broker_restart_delivers_every_later_change(isolated_source: Source) -> 
     final = _ledger_state(source)
     after = source.events(lambda ev: _latest_of(before + ev, "ledger") == final, timeout=180)
     assert _check_history(before + after, final) == 0
+
+
+@pytest.mark.parametrize("relay_down", [False, True], ids=["relay-running", "relay-restarted"])
+def test_broker_restart_loses_no_event_nobody_had_read(relay_down: bool) -> None:
+    """Confirmation "landed" (the service's default): events the broker acknowledged but the
+    loader had not landed are gone with the restarted broker's memory; the relay publishes
+    them again from the position ClickHouse holds, so every committed version of every key
+    lands, in order, whether the relay kept running or was restarted meanwhile. (With
+    confirmation "broker" this test loses the versions written while the loader was down.)"""
+    with private_stack("postgres", "kafka", "clickhouse") as stack, \
+            fresh_source(stack) as source:
+        source.sql("CREATE TABLE ledger (id int PRIMARY KEY, v int NOT NULL)")
+        relay = source.relay_in_thread(landed=True)
+        source.wait_streaming()
+        stop_loader = _loader_in_thread(source)
+        _write_batch(source, 0)
+        wait_for(lambda: relay.metrics.durable_lsn > 0, timeout=60,
+                 explain=lambda: f"relay metrics {relay.metrics.as_dict(False)}")
+        stop_loader()
+
+        _write_batch(source, 50)  # acknowledged by the broker, read by nobody
+        source.events(lambda ev: _latest_of(ev, "ledger") == _ledger_state(source))
+        if relay_down:
+            source.stop_relays()
+        stack.contour("down", "kafka")
+        stack.contour("up", "kafka")
+        if relay_down:
+            relay = source.relay_in_thread(landed=True)
+        _write_batch(source, 100)
+        final = _ledger_state(source)
+
+        stop_loader = _loader_in_thread(source)
+        history = clickhouse_client(source.config)
+
+        def versions() -> dict[int, list[int]]:
+            """Per key its values in LSN order, (LSN, value) duplicates removed."""
+            per_key: dict[int, list[int]] = defaultdict(list)
+            for key, value, _ in history.query(
+                    f"SELECT DISTINCT id, v, _lsn FROM history.{source.name}__ledger "
+                    "ORDER BY id, _lsn").result_rows:
+                per_key[key].append(value)
+            return per_key
+
+        try:
+            wait_for(lambda: {k: v[-1] for k, v in versions().items()} == final,
+                     timeout=120, explain=lambda: f"landed {len(versions())} keys")
+        finally:
+            stop_loader()
+        assert versions() == {key: list(range(1, v + 1)) for key, v in final.items()}
+        assert relay.metrics.broker_log_losses >= 1
+
+
+def _loader_in_thread(source: Source) -> Callable[[], None]:
+    """A loader landing the source's topics; returns what stops it."""
+    loader = Loader(source.config, group_id=f"g-{source.name}", batch_seconds=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def stop_loader() -> None:
+        stop.set()
+        thread.join(timeout=60)
+    return stop_loader
 
 
 def _invalidate_slot(source: Source) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -65,16 +64,6 @@ def feed(services: Stack) -> Iterator[Feed]:
     env = stack.env | {"CONTOUR_CDC_SOURCES": name}
     config = Config.from_env(env)
     yield Feed(name, env, config, Producer({"bootstrap.servers": config.kafka_bootstrap}))
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60,
-             explain: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met in {timeout:.0f}s {explain()}")
 
 
 def final(feed: Feed, table: str, columns: str = "id, name") -> list[tuple]:

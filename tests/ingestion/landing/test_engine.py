@@ -11,7 +11,8 @@ import pytest
 
 from ingestion.landing.engine import QUEUES, EngineLanding
 from ingestion.landing.loader import Loader, clickhouse_client
-from tests.ingestion.landing.conftest import Feed, event, wait_for
+from tests.conftest import wait_for
+from tests.ingestion.landing.conftest import Feed, event
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from confluent_kafka import KafkaException, Producer
 
 from contour.config import Config
 from ingestion.landing.loader import Loader, clickhouse_client
-from tests.conftest import ROOT, private_stack
-from tests.ingestion.landing.conftest import Feed, event, final, wait_for
+from tests.conftest import ROOT, private_stack, wait_for
+from tests.ingestion.landing.conftest import Feed, event, final
 
 pytestmark = pytest.mark.integration
 
