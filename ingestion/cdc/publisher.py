@@ -9,6 +9,8 @@ partition as with a real Debezium connector.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -95,9 +97,18 @@ class Publisher:
         if self.sent % 1000 == 0:
             self.producer.poll(0)
 
-    def flush(self, timeout: float = 60.0) -> None:
-        """Wait until the broker acknowledged everything sent; raise if anything failed."""
-        left = self.producer.flush(timeout)
+    def flush(self, timeout: float = 60.0,
+              abort: Callable[[], str | None] | None = None) -> None:
+        """Wait until the broker acknowledged everything sent; raise if anything failed, or
+        as soon as ``abort`` gives a reason to stop waiting."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+            if not left or time.monotonic() >= deadline:
+                break
+            reason = abort() if abort is not None else None
+            if reason:
+                raise DeliveryError(f"{reason} ({left} events not acknowledged)")
         if left:
             raise DeliveryError(f"broker did not acknowledge {left} events in {timeout:.0f}s")
         if self._error is not None:

@@ -442,7 +442,7 @@ class Relay:
 
         def confirm() -> None:
             nonlocal complete, unflushed, last_flush
-            publisher.flush()
+            publisher.flush(abort=self._broker_lost)
             acked_at = time.time()
             self.metrics.ack_delays.extend(acked_at - t / 1e6 for t in unacked_commits)
             unacked_commits.clear()
@@ -541,9 +541,9 @@ class Relay:
         log (the durability thread found the last acknowledged event gone)."""
         durability = self.durability
         assert durability is not None
-        if durability.broker_lost:
-            raise DeliveryError(f"{durability.broker_lost}: it restarted without its log; "
-                                "starting over from the position stored downstream")
+        reason = self._broker_lost()
+        if reason:
+            raise DeliveryError(reason)
         self.metrics.pending_batches = durability.pending()
         durable = durability.durable
         if durable is None or durable is self._applied:
@@ -556,6 +556,14 @@ class Relay:
         self.offsets_store.save(offsets)
         stream.send_status(durable.end_lsn)
         self.metrics.confirmed_lsn = self.metrics.durable_lsn = durable.end_lsn
+
+    def _broker_lost(self) -> str | None:
+        """Why to start over: the broker lost acknowledged events (found by the durability
+        thread), or None."""
+        if self.durability is None or not self.durability.broker_lost:
+            return None
+        return (f"{self.durability.broker_lost}: it restarted without its log; starting over "
+                "from the position stored downstream")
 
     def _after_broker_loss(self, offsets: Offsets) -> Offsets:
         """On start with confirmation "landed": if the broker no longer holds the last
