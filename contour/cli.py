@@ -218,9 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
 
+    from contour import chaos, warehouse_cli
     from contour import dbt as dbt_cli
     from contour import superset_cli as superset_assets_cli
-    from contour import warehouse_cli
     from dialer_core.crm import cli as crm_cli
     from dialer_core.dialer import cli as dialer_cli
     from ingestion.cdc import cli as cdc_cli
@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     warehouse_cli.register(sub)
     dbt_cli.register(sub)
     superset_assets_cli.register(sub)
+    chaos.register(sub)
     return parser
 
 

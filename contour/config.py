@@ -45,6 +45,8 @@ Environment variables (all optional):
 ``CONTOUR_CDC_SCHEMAS_ENABLE`` ``true`` wraps events in Kafka Connect's schema/payload form
 ``CONTOUR_CDC_PARTITIONS``     partitions of each CDC topic; default 3
 ``CONTOUR_CDC_HEARTBEAT_SECONDS`` heartbeat period; default 10
+``CONTOUR_CDC_CONFIRM``        ``landed`` (default: confirm the slot once ClickHouse holds the
+                               events) or ``broker`` (once the broker acknowledged them)
 ``CONTOUR_LANDING_MODE``       how CDC topics reach ClickHouse: ``loader`` (default; Contour's
                                consumer, exactly once) or ``engine`` (ClickHouse's Kafka
                                engine tables and materialized views; ClickHouse must reach
@@ -128,6 +130,7 @@ ENV_VARS = (
     "CONTOUR_CDC_SCHEMAS_ENABLE",
     "CONTOUR_CDC_PARTITIONS",
     "CONTOUR_CDC_HEARTBEAT_SECONDS",
+    "CONTOUR_CDC_CONFIRM",
     "CONTOUR_LANDING_MODE",
     "CONTOUR_AIRFLOW_DAGS_PAUSED",
     "CONTOUR_ALERT_COMMAND",
