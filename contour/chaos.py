@@ -114,6 +114,8 @@ class Chaos:
         self.workload: dict[str, subprocess.Popen[bytes]] = {}
         self.supervisor: subprocess.Popen[bytes] | None = None
         self.logs = self.config.state_dir / "chaos"
+        self.waiting = ""  # why the last recovery check failed
+        self._restarted: dict[str, float] = {}
 
     # ------------------------------------------------------------------ processes
     def contour(self, *args: str, timeout: float = 900) -> str:
@@ -147,8 +149,11 @@ class Chaos:
         for name, args in commands.items():
             proc = self.workload.get(name)
             if proc is None or proc.poll() is not None:
+                if time.monotonic() - self._restarted.get(name, -1e9) < 10:
+                    continue  # not more often than every 10 s (PostgreSQL may be down)
                 if proc is not None:
                     self.progress(f"  workload {name} exited ({proc.returncode}); restarting")
+                self._restarted[name] = time.monotonic()
                 self.workload[name] = self._spawn(name, *args)
 
     def stop_workload(self) -> None:
@@ -183,9 +188,12 @@ class Chaos:
         return Kill(number, component, victim.name, victim.pid, time.time())
 
     def recovered(self, since: float) -> bool:
-        """Healthy, and a heartbeat committed after ``since`` in ClickHouse and staging."""
+        """Healthy, and a heartbeat committed after ``since`` in ClickHouse and staging
+        (``self.waiting`` says what is missing otherwise)."""
         statuses = self.status()
-        if not all(statuses[c].healthy for c in COMPONENTS):
+        unhealthy = [c for c in COMPONENTS if not statuses[c].healthy]
+        if unhealthy:
+            self.waiting = f"not healthy: {', '.join(unhealthy)}"
             return False
         try:
             from ingestion.landing.loader import clickhouse_client
@@ -198,10 +206,14 @@ class Chaos:
                                           f"FROM current.{table}").result_rows[0][0]
                     staged = conn.execute(f"SELECT extract(epoch FROM max(ts)) FROM "
                                           f"staging.{table}").fetchone()
-                    if not landed or landed <= since or not staged or not staged[0] or float(
-                            staged[0]) <= since:
+                    if not landed or float(landed) <= since:
+                        self.waiting = f"no {source} heartbeat in ClickHouse since the kill"
                         return False
-        except Exception:  # noqa: BLE001 - a service still coming back
+                    if not staged or not staged[0] or float(staged[0]) <= since:
+                        self.waiting = f"no {source} heartbeat in staging since the kill"
+                        return False
+        except Exception as exc:  # noqa: BLE001 - a service still coming back
+            self.waiting = f"{type(exc).__name__}: {str(exc)[:200]}"
             return False
         return True
 
@@ -322,12 +334,13 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> Report:
             kill = chaos.kill(number, component)
             chaos.wait_recovered(kill, args.recovery_timeout)
             report.kills.append(kill)
-            took = f"{kill.recovery_s:.1f}s" if kill.recovery_s is not None else "NOT recovered"
+            took = f"{kill.recovery_s:.1f}s" if kill.recovery_s is not None else \
+                f"NOT recovered ({chaos.waiting})"
             progress(f"kill {number}/{args.kills}: {component} ({kill.process}, pid "
                      f"{kill.pid}) → recovered in {took}")
             if kill.recovery_s is None:
                 report.problems.append(f"kill {number} ({component}) did not recover in "
-                                       f"{args.recovery_timeout:.0f}s")
+                                       f"{args.recovery_timeout:.0f}s: {chaos.waiting}")
         progress("stopping the workload; waiting for the pipeline to drain")
         chaos.stop_workload()
         chaos.compare(report, args.drain_timeout)

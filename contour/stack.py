@@ -151,7 +151,8 @@ class Stack:
                 if any(p.crashed for p in record_states):
                     try:
                         progress(f"{service.name}: {service.start(progress)}")
-                    except ServiceError as exc:  # keep watching the others; retry next round
+                    except Exception as exc:  # noqa: BLE001 - keep watching the others;
+                        # retry next round (a process that died at once, a port still held)
                         progress(f"{service.name}: restart failed: {exc}")
 
     def wait_healthy(self, timeout: float) -> list[ServiceStatus]:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from contour.config import Config
 from contour.errors import ServiceError
 from contour.procs import PidFile, port_open, port_owner, session_rss, spawn, stop_session
@@ -180,7 +182,12 @@ class Service:
                 continue
             pid = spawn(spec.argv, log_path=self.log_path(spec.name), env=spec.env, cwd=spec.cwd,
                         user=spec.user)
-            self.pidfile(spec.name).write(pid)
+            try:
+                self.pidfile(spec.name).write(pid)
+            except psutil.NoSuchProcess:
+                raise ServiceError(
+                    f"{self.name}: {spec.name} exited as soon as it started; its log "
+                    f"{self.log_path(spec.name)} says why") from None
         self._wait_healthy()
         self.after_start(progress)
         return f"started in {time.monotonic() - started:.1f}s"

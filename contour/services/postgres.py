@@ -10,6 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import psutil
+
 from contour.config import DATABASES
 from contour.errors import ServiceError
 from contour.procs import as_user
@@ -110,7 +112,26 @@ class Postgres(Service):
         if not (self.data / "PG_VERSION").exists():
             progress("postgres: initialising a new cluster (initdb)")
             self._initdb(root, uid)
+        self._remove_stale_lock(progress)
         self._write_settings()
+
+    def _remove_stale_lock(self, progress: Progress) -> None:
+        """A server killed with SIGKILL leaves ``postmaster.pid``; PostgreSQL removes it
+        itself unless that pid still exists — and a killed process exists, as a zombie,
+        until it is reaped, which in a container without an init process may take long or
+        never happen (then the server refuses to start: "lock file already exists")."""
+        lock = self.data / "postmaster.pid"
+        try:
+            pid = int(lock.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return  # a live process: PostgreSQL decides
+        except psutil.NoSuchProcess:
+            pass
+        lock.unlink(missing_ok=True)
+        progress(f"postgres: removed postmaster.pid of the killed server (pid {pid})")
 
     def _ensure_os_user(self) -> int | None:
         if self.os_user is None:
