@@ -202,8 +202,8 @@ class Chaos:
             with psycopg.connect(self.config.pg_dsn("warehouse"), connect_timeout=5) as conn:
                 for source in SOURCES:
                     table = f"{source}__contour_cdc__heartbeat"
-                    landed = client.query(f"SELECT toUnixTimestamp64Milli(max(ts)) / 1000 "
-                                          f"FROM current.{table}").result_rows[0][0]
+                    landed = client.query(f"SELECT toUnixTimestamp64Milli(max(_source_ts)) "
+                                          f"/ 1000 FROM raw.{table}").result_rows[0][0]
                     staged = conn.execute(f"SELECT extract(epoch FROM max(ts)) FROM "
                                           f"staging.{table}").fetchone()
                     if not landed or float(landed) <= since:
