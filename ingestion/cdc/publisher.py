@@ -41,6 +41,9 @@ class Publisher:
             "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000,
             "message.max.bytes": 8 * 1024 * 1024, "partitioner": "murmur2_random",
             "message.timeout.ms": 60_000, "on_delivery": self._delivered,
+            # topics are created with CONTOUR_CDC_PARTITIONS (ensure_topic); a broker that
+            # restarted without its log must not get them back with its own default count
+            "allow.auto.create.topics": False,
         })
         self.admin = AdminClient(common)
         self._topics: set[str] = set()
