@@ -127,16 +127,26 @@ class Loader:
     def prepare(self) -> None:
         self.catalog.prepare()
 
-    def landed_position(self, topic: str, partition: int) -> int | None:
-        """The highest offset of this partition stored in ClickHouse (``None``: nothing)."""
-        name = table_name(topic)
-        if name not in self.tables:
-            return None
-        rows = self.client.query(
-            f"SELECT max(_kafka_offset), count() FROM {self.tables[name].qualified} "
-            "WHERE _kafka_partition = {p:UInt32}", parameters={"p": partition}).result_rows
-        top, count = rows[0]
-        return int(top) if count else None
+    def landed_positions(self, partitions: list[tuple[str, int]]
+                         ) -> dict[tuple[str, int], tuple[int, int] | None]:
+        """Per partition the highest offset stored in ClickHouse and that row's source LSN
+        (``None``: nothing). One query per table: the tables are ordered by key, so each
+        query reads the whole table — once per partition made a restart slow."""
+        out: dict[tuple[str, int], tuple[int, int] | None] = dict.fromkeys(partitions)
+        topics: dict[str, list[int]] = defaultdict(list)
+        for topic, partition in partitions:
+            topics[topic].append(partition)
+        for topic, wanted in topics.items():
+            name = table_name(topic)
+            if name not in self.tables:
+                continue
+            for partition, top, lsn in self.client.query(
+                    f"SELECT _kafka_partition, max(_kafka_offset), argMax(_lsn, _kafka_offset) "
+                    f"FROM {self.tables[name].qualified} WHERE _kafka_partition IN "
+                    "{p:Array(UInt32)} GROUP BY _kafka_partition",
+                    parameters={"p": wanted}).result_rows:
+                out[(topic, int(partition))] = (int(top), int(lsn))
+        return out
 
     def resume_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Where to read each partition from: one past the highest offset ClickHouse holds for
@@ -145,19 +155,18 @@ class Loader:
         restart its topics start again from offset 0, and a position of the old log would
         skip the new one's first messages), and the partition is read from its beginning:
         rows landed before fold with their copies (same key, version, partition, offset)."""
-        landed = {tp: self.landed_position(*tp) for tp in partitions}
-        verify = {tp: offset for tp, offset in landed.items() if offset is not None}
-        seen = self._broker_messages(verify)
+        landed = self.landed_positions(partitions)
+        seen = self._broker_messages({tp: pos[0] for tp, pos in landed.items() if pos})
         out: dict[tuple[str, int], int] = {}
-        for tp, offset in landed.items():
-            if offset is None:
+        for tp, pos in landed.items():
+            if pos is None:
                 out[tp] = OFFSET_BEGINNING
-            elif seen.get(tp) is not None and self._landed_here(tp, offset, seen[tp]):
-                out[tp] = offset + 1
+            elif seen.get(tp) is not None and message_lsn(seen[tp]) == pos[1]:
+                out[tp] = pos[0] + 1
             else:
                 log.warning("%s[%d]: the broker's message at offset %d is not the one landed "
                             "there (%s): a new incarnation of the topic; reading the partition "
-                            "from its beginning", tp[0], tp[1], offset,
+                            "from its beginning", tp[0], tp[1], pos[0],
                             "none there" if seen.get(tp) is None else "another one")
                 self.incarnations += 1
                 out[tp] = OFFSET_BEGINNING
@@ -166,16 +175,6 @@ class Loader:
     def _broker_messages(self, offsets: dict[tuple[str, int], int]
                          ) -> dict[tuple[str, int], bytes | None]:
         return broker_messages(self.config.kafka_bootstrap, f"{self.group_id}.probe", offsets)
-
-    def _landed_here(self, tp: tuple[str, int], offset: int, value: bytes | None) -> bool:
-        """Whether a row landed at (partition, offset) has the source LSN of ``value``."""
-        lsn = message_lsn(value)
-        if lsn is None:
-            return False
-        return bool(self.client.query(
-            f"SELECT count() FROM {self.tables[table_name(tp[0])].qualified} WHERE "
-            "_kafka_partition = {p:UInt32} AND _kafka_offset = {o:UInt64} AND _lsn = {l:UInt64}",
-            parameters={"p": tp[1], "o": offset, "l": lsn}).result_rows[0][0])
 
     # ------------------------------------------------------------------ messages
     def _row(self, batch: Batch, topic: str, partition: int, offset: int,
