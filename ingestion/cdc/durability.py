@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
 #: topics that are not landed (Debezium's heartbeat topic): their events never hold a batch
 UNLANDED_PREFIX = "__"
+SINCE_MARGIN_S = 300.0
 
 
 class LandedPositions:
@@ -148,7 +149,10 @@ class Durability:
         if not pending:
             return None
         topics = {t for _, offsets, _ in pending for t, _ in offsets}
-        rows = self.landed.read(topics, since=pending[0][2] - 1.0)
+        # rows older than the oldest waiting batch cannot show it landed, except one written
+        # just before its acknowledgement arrived (the loader may read an event before the
+        # relay hears the broker's ack): a generous margin, the filter only bounds the scan
+        rows = self.landed.read(topics, since=pending[0][2] - SINCE_MARGIN_S)
         self._verify(rows)
         landed = {tp: row[0] for tp, row in rows.items()
                   if tp in self._verified and row[0] >= self._verified[tp]}
