@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 
 import psycopg
 
+from contour import stack
 from contour.config import PROJECT_ROOT, Config
 from contour.services.base import ServiceStatus
 from contour.stack import Stack
@@ -82,26 +82,10 @@ class Report:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def private_env(state_dir: Path) -> dict[str, str]:
-    """The caller's environment without CONTOUR_* settings, with a state folder and free
-    ports of its own, and heartbeats every 2 s (finer recovery times)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTOUR_")}
-    env.update(
-        CONTOUR_STATE_DIR=str(state_dir),
-        CONTOUR_PG_DSN=f"postgresql://contour@127.0.0.1:{_free_port()}/postgres",
-        CONTOUR_KAFKA_BOOTSTRAP=f"127.0.0.1:{_free_port()}",
-        CONTOUR_CLICKHOUSE_URL=f"http://127.0.0.1:{_free_port()}",
-        CONTOUR_AIRFLOW_URL=f"http://127.0.0.1:{_free_port()}",
-        CONTOUR_SUPERSET_URL=f"http://127.0.0.1:{_free_port()}",
-        CONTOUR_CDC_HEARTBEAT_SECONDS="2",
-    )
-    return env
+    """A stack of its own (state folder, free ports), with heartbeats every 2 s (finer
+    recovery times)."""
+    return stack.private_env(state_dir) | {"CONTOUR_CDC_HEARTBEAT_SECONDS": "2"}
 
 
 class Chaos:

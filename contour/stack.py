@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,30 @@ _NEEDS = {
     "crm": {"postgres"},
 }
 
+
+
+def free_port() -> int:
+    """A port nothing listens on, from the kernel (bind to 0). Not a random pick from a
+    fixed range: with ~150 ports taken per test run, random picks reuse a port of a stack torn
+    down minutes earlier, where a process still retrying it would talk to the new stack."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def private_env(state_dir: Path) -> dict[str, str]:
+    """The caller's environment without its CONTOUR_* settings, with a state folder and free
+    ports of its own: a stack beside any other (tests, ``contour chaos``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTOUR_")}
+    env.update(
+        CONTOUR_STATE_DIR=str(state_dir),
+        CONTOUR_PG_DSN=f"postgresql://contour@127.0.0.1:{free_port()}/postgres",
+        CONTOUR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        CONTOUR_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
+        CONTOUR_AIRFLOW_URL=f"http://127.0.0.1:{free_port()}",
+        CONTOUR_SUPERSET_URL=f"http://127.0.0.1:{free_port()}",
+    )
+    return env
 
 class Stack:
     def __init__(self, config: Config) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,34 +21,16 @@ from pathlib import Path
 import pytest
 
 from contour.config import Config
+from contour.stack import private_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    """A port nothing listens on, from the kernel (bind to 0). Not a random pick from a
-    fixed range: with ~150 ports taken per run, random picks reuse a port of a stack torn
-    down minutes earlier, where a process still retrying it would talk to the new stack."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def stack_env(state_dir: Path) -> dict[str, str]:
     """An environment with a private state folder and free ports for every service."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTOUR_")}
-    env.update(
-        CONTOUR_STATE_DIR=str(state_dir),
-        CONTOUR_PG_DSN=f"postgresql://contour@127.0.0.1:{free_port()}/postgres",
-        CONTOUR_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
-        CONTOUR_CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}",
-        CONTOUR_AIRFLOW_URL=f"http://127.0.0.1:{free_port()}",
-        CONTOUR_SUPERSET_URL=f"http://127.0.0.1:{free_port()}",
-        # the DAGs would refresh the marts continuously (dbt, export) under every test:
-        # paused here; a test that needs them unpauses them
-        CONTOUR_AIRFLOW_DAGS_PAUSED="true",
-    )
-    return env
+    # the DAGs would refresh the marts continuously (dbt, export) under every test: paused
+    # here; a test that needs them unpauses them
+    return private_env(state_dir) | {"CONTOUR_AIRFLOW_DAGS_PAUSED": "true"}
 
 
 def run_contour(env: dict[str, str], *args: str, timeout: float = 600,
