@@ -465,10 +465,10 @@ class Relay:
                 self._heartbeat(conn, publisher, idle)
                 last_heartbeat = now
             if now - last_metrics >= 1.0:
+                if self.durability is not None:  # the thread moves it every 2 s at most
+                    self._take_durable(stream, offsets)
                 self._write_metrics(idle)
                 last_metrics = now
-            if self.durability is not None:
-                self._take_durable(stream, offsets)
             pending = unflushed or complete is not None
             if pending and tx is None and (unflushed >= self.max_batch
                                            or now - last_flush >= self.flush_interval):
