@@ -297,6 +297,74 @@ def test_a_column_added_after_the_pass_read_the_columns_keeps_its_values(
     assert rows == [(1, 11, "late 1"), (2, 12, "late 2")]
 
 
+def test_a_source_table_without_primary_key_lands_and_the_export_skips_it_saying_why(
+        pipeline: Stack) -> None:
+    """Bad input at the edge (DESIGN: keep every good row, say what is wrong): a table with no
+    primary key has no key to upsert staging by. Its changes land in ClickHouse one row per
+    message (nothing lost, no dead letter); the exporter leaves it out with the reason and
+    exports every other table."""
+    _execute(pipeline, "dialer",
+             # REPLICA IDENTITY FULL: with no key, PostgreSQL refuses updates and deletes on a
+             # published table otherwise (the source's own rule, not the pipeline's)
+             "CREATE TABLE export_nokey (a int, b text)",
+             "ALTER TABLE export_nokey REPLICA IDENTITY FULL",
+             "INSERT INTO export_nokey VALUES (1, 'x'), (1, 'x'), (2, 'y')",
+             "UPDATE export_nokey SET b = 'z' WHERE a = 2",
+             "CREATE TABLE export_keyed (id int PRIMARY KEY, v text)",
+             "INSERT INTO export_keyed VALUES (1, 'after the keyless table')")
+    try:
+        # 3 inserts and the update, each its own row: two identical rows stay two rows
+        _wait_for_raw(pipeline, "SELECT count() FROM raw.dialer__export_nokey", 4)
+        _wait_for_raw(pipeline, "SELECT count() FROM raw.dialer__export_keyed", 1)
+        client = clickhouse_client(pipeline.config)
+        try:
+            assert sorted(client.query("SELECT a, b FROM raw.dialer__export_nokey").result_rows
+                          ) == [(1, "x"), (1, "x"), (2, "y"), (2, "z")]
+            assert client.query("SELECT count() FROM raw._dead_letters WHERE topic LIKE "
+                                "'%export_nokey%'").result_rows == [(0,)]
+        finally:
+            client.close()
+        result = pipeline.contour("export", "once", "--table", "dialer__export_nokey",
+                                  "--table", "dialer__export_keyed")
+        assert ("not exported: raw.dialer__export_nokey: no table with a primary key in "
+                "source 'dialer'") in result.stdout + result.stderr
+        with psycopg.connect(pipeline.config.pg_dsn("warehouse")) as conn:
+            assert conn.execute("SELECT to_regclass('staging.dialer__export_nokey')"
+                                ).fetchone() == (None,)
+            assert conn.execute("SELECT id, v FROM staging.dialer__export_keyed").fetchall() == [
+                (1, "after the keyless table")]
+    finally:
+        # (the staging comparisons of later tests list every source table)
+        _execute(pipeline, "dialer", "DROP TABLE export_nokey")
+
+
+def test_a_dropped_source_column_keeps_the_table_flowing(pipeline: Stack) -> None:
+    """A column dropped in the source: later changes arrive without it and are landed and
+    exported; staging keeps the column with the values it had (history is not rewritten),
+    rows changed after the drop have it empty."""
+    _execute(pipeline, "dialer",
+             "CREATE TABLE export_drop (id int PRIMARY KEY, a int, gone text)",
+             "INSERT INTO export_drop VALUES (1, 1, 'g1'), (2, 2, 'g2')")
+    _wait_for_raw(pipeline, "SELECT count() FROM raw.dialer__export_drop", 2)
+    pipeline.contour("export", "once", "--table", "dialer__export_drop")
+    _execute(pipeline, "dialer", "ALTER TABLE export_drop DROP COLUMN gone",
+             "UPDATE export_drop SET a = 10 WHERE id = 1",
+             "INSERT INTO export_drop VALUES (3, 3)")
+    _wait_for_raw(pipeline, "SELECT count() FROM raw.dialer__export_drop", 4)
+    pipeline.contour("export", "once", "--table", "dialer__export_drop")
+    with psycopg.connect(pipeline.config.pg_dsn("warehouse")) as conn:
+        rows = conn.execute("SELECT id, a, gone FROM staging.dialer__export_drop ORDER BY id"
+                            ).fetchall()
+    assert rows == [(1, 10, None), (2, 2, "g2"), (3, 3, None)]
+    client = clickhouse_client(pipeline.config)
+    try:
+        assert client.query("SELECT count() FROM raw._dead_letters WHERE topic LIKE "
+                            "'%export_drop%'").result_rows == [(0,)]
+    finally:
+        client.close()
+    assert "dialer__export_drop" not in differences(pipeline.config)
+
+
 def _wait_for_raw(stack: Stack, query: str, rows: int, timeout: float = 120) -> None:
     """Wait until ``query`` (a count on a raw table) reaches ``rows``."""
     deadline = time.monotonic() + timeout
