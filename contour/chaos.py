@@ -2,16 +2,21 @@
 nothing was lost and nothing doubled.
 
 On a stack of its own (a fresh state folder and free ports, so a running demo is untouched):
-PostgreSQL, the broker, ClickHouse, the CDC relays, the loader and the exporter, with the
+PostgreSQL, the broker, ClickHouse, the CDC relays, the loader, the exporter, Airflow (its
+``contour_realtime`` DAG refreshing the marts continuously) and the dbt worker, with the
 dialer and the CRM writing their databases. ``contour supervise`` restarts what dies. Every
 few seconds one component's process is killed with SIGKILL (each component in turn, in a
-shuffled order); its recovery time runs from the kill until the stack is healthy again and a
-CDC heartbeat committed after the kill has reached both ClickHouse and PostgreSQL staging.
-Afterwards the workload stops and, once the pipeline has drained, every source table is
-compared with ClickHouse's current state and with staging: row counts and primary keys
-(and the leads' attempt counters). Reported too: changes published twice (same key and
+shuffled order; for Airflow its scheduler, for dbt the worker, mostly in the middle of a
+run); its recovery time runs from the kill until the stack is healthy again and a CDC
+heartbeat committed after the kill has reached ClickHouse, PostgreSQL staging and the marts
+(``marts.pipeline_heartbeats``). Afterwards the workload stops and, once the pipeline has
+drained, every source table is compared with ClickHouse's current state and with staging:
+row counts and primary keys (and the leads' attempt counters); then the marts: every daily
+KPI of every day recomputed from the sources (``contour parity``) must equal the marts, and
+no fact table may hold a key twice. Reported too: changes published twice (same key and
 source LSN in ClickHouse history: the contract's removable duplicates), rows doubled in the
-current state or staging (must be none) and dead letters (must be none).
+current state or staging (must be none) and dead letters (must be none). ``--no-marts``
+leaves Airflow and dbt out (the data path up to staging only; faster).
 
 Exit status 0 when every kill recovered and every comparison holds, 1 otherwise.
 """
@@ -40,9 +45,17 @@ from contour.config import PROJECT_ROOT, Config
 from contour.services.base import ServiceStatus
 from contour.stack import Stack
 
-#: what gets killed: every process of the data path
-COMPONENTS = ("postgres", "kafka", "clickhouse", "cdc", "loader", "export")
+#: what gets killed: every process of the data path up to staging ...
+PIPELINE = ("postgres", "kafka", "clickhouse", "cdc", "loader", "export")
+#: ... and what builds the marts (Airflow: its scheduler; dbt: the worker that runs the models)
+MARTS = ("airflow", "dbt")
+#: the process of a component that is killed (default: any of them)
+VICTIMS = {"airflow": "airflow-scheduler"}
 SOURCES = ("dialer", "crm")
+#: fact tables of the marts and their keys: a key twice is a duplicated change
+FACTS = {"fct_call_attempts": "attempt_id", "fct_appeals": "appeal_id",
+         "fct_tickets": "ticket_id", "fct_callbacks": "callback_id",
+         "fct_operator_states": "log_id", "fct_icp_requests": "step_id"}
 
 
 @dataclass
@@ -61,6 +74,7 @@ class Report:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     republished_changes: int = 0
     doubled_rows: int = 0
+    marts: dict[str, Any] = field(default_factory=dict)
     dead_letters: int = 0
     drained_s: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -79,6 +93,7 @@ class Report:
             "drained_s": self.drained_s, "tables": self.tables,
             "republished_changes": self.republished_changes,
             "doubled_rows": self.doubled_rows, "dead_letters": self.dead_letters,
+            "marts": self.marts,
         }
 
 
@@ -90,8 +105,10 @@ def private_env(state_dir: Path) -> dict[str, str]:
 
 class Chaos:
     def __init__(self, env: dict[str, str], progress: Callable[[str], None],
-                 rng: random.Random) -> None:
+                 rng: random.Random, components: tuple[str, ...] = PIPELINE + MARTS) -> None:
         self.env = env
+        self.components = components
+        self.marts = set(MARTS) <= set(components)
         self.config = Config.from_env(env)
         self.progress = progress
         self.rng = rng
@@ -118,8 +135,8 @@ class Chaos:
                                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
 
     def start(self) -> None:
-        self.progress(f"starting {', '.join(COMPONENTS)} in {self.config.state_dir}")
-        self.contour("up", *COMPONENTS)
+        self.progress(f"starting {', '.join(self.components)} in {self.config.state_dir}")
+        self.contour("up", *self.components)
         self.contour("dialer", "seed", "--operators", "20", "--leads", "5000", "--campaigns",
                      "2", "--replace")
         self.supervisor = self._spawn("supervise", "supervise", "--interval", "1")
@@ -166,7 +183,8 @@ class Chaos:
 
     # ------------------------------------------------------------------ kills
     def kill(self, number: int, component: str) -> Kill:
-        processes = [p for p in self.status()[component].processes if p.running and p.pid]
+        processes = [p for p in self.status()[component].processes if p.running and p.pid
+                     and p.name == VICTIMS.get(component, p.name)]
         if not processes:
             raise RuntimeError(f"{component} has no running process to kill")
         victim = self.rng.choice(processes)
@@ -178,7 +196,7 @@ class Chaos:
         """Healthy, and a heartbeat committed after ``since`` in ClickHouse and staging
         (``self.waiting`` says what is missing otherwise)."""
         statuses = self.status()
-        unhealthy = [c for c in COMPONENTS if not statuses[c].healthy]
+        unhealthy = [c for c in self.components if not statuses[c].healthy]
         if unhealthy:
             self.waiting = f"not healthy: {', '.join(unhealthy)}"
             return False
@@ -199,10 +217,19 @@ class Chaos:
                     if not staged or not staged[0] or float(staged[0]) <= since:
                         self.waiting = f"no {source} heartbeat in staging since the kill"
                         return False
+                    if self.marts and not self._in_marts(conn, source, since):
+                        self.waiting = f"no {source} heartbeat in the marts since the kill"
+                        return False
         except Exception as exc:  # noqa: BLE001 - a service still coming back
             self.waiting = f"{type(exc).__name__}: {str(exc)[:200]}"
             return False
         return True
+
+    @staticmethod
+    def _in_marts(conn: psycopg.Connection[Any], source: str, since: float) -> bool:
+        row = conn.execute("SELECT extract(epoch FROM max(ts)) FROM marts.pipeline_heartbeats "
+                           "WHERE source = %s", (source,)).fetchone()
+        return bool(row and row[0] and float(row[0]) > since)
 
     def wait_recovered(self, kill: Kill, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -229,6 +256,40 @@ class Chaos:
             time.sleep(5)
         report.tables = tables
         self._duplicates(report)
+        if self.marts and not report.problems:
+            self.compare_marts(report, timeout)
+
+    def compare_marts(self, report: Report, timeout: float) -> None:
+        """Once staging equals the sources: wait until every day's KPIs recomputed from the
+        sources equal the marts (realtime runs catch up) and count keys held twice."""
+        from contour.parity import Checker
+
+        checker = Checker(self.config)
+        started = time.monotonic()
+        while True:
+            try:
+                results = checker.check(checker.newest_days(10_000))
+                differences = [d for r in results for d in r.differences]
+            except Exception as exc:  # noqa: BLE001 - marts not built yet
+                results, differences = [], [f"{type(exc).__name__}: {exc}"]
+            if not differences or time.monotonic() - started > timeout:
+                break
+            time.sleep(10)
+        with psycopg.connect(self.config.pg_dsn("warehouse")) as conn:
+            doubled = {t: conn.execute(f"SELECT count(*) - count(DISTINCT {k}) FROM marts.{t}"
+                                       ).fetchone()[0] for t, k in FACTS.items()}
+        report.marts = {
+            "caught_up_s": round(time.monotonic() - started, 1),
+            "kpi_rows_compared": sum(r.rows for r in results),
+            "days": len({r.day for r in results}),
+            "differences": [str(d) for d in differences[:50]],
+            "doubled_fact_rows": doubled,
+        }
+        if differences:
+            report.problems.append(f"{len(differences)} KPI differences between the sources "
+                                   f"and the marts, e.g. {differences[0]}")
+        if any(doubled.values()):
+            report.problems.append(f"keys held twice in the marts' facts: {doubled}")
 
     def _differences(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         from ingestion.landing.loader import clickhouse_client
@@ -320,13 +381,14 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> Report:
     root = Path(args.state_dir) if args.state_dir else Path(
         tempfile.mkdtemp(prefix="contour-chaos-"))
     rng = random.Random(args.seed)
-    chaos = Chaos(private_env(root / "state"), progress, rng)
+    chaos = Chaos(private_env(root / "state"), progress, rng,
+                  PIPELINE if args.no_marts else PIPELINE + MARTS)
     report = Report()
     try:
         chaos.start()
         order: list[str] = []
         while len(order) < args.kills:
-            order += rng.sample(COMPONENTS, len(COMPONENTS))
+            order += rng.sample(chaos.components, len(chaos.components))
         progress(f"warming up {args.gap:.0f}s under load")
         time.sleep(args.gap)
         for number, component in enumerate(order[:args.kills], start=1):
@@ -367,6 +429,12 @@ def print_report(report: Report) -> None:
           f"staging; doubled rows {report.doubled_rows}; dead letters {report.dead_letters}; "
           f"changes published twice (removable by source.lsn and key) "
           f"{report.republished_changes}")
+    if report.marts:
+        print(f"marts: {report.marts['kpi_rows_compared']:,} daily KPI rows of "
+              f"{report.marts['days']} days recomputed from the sources, "
+              f"{len(report.marts['differences'])} differences, caught up "
+              f"{report.marts['caught_up_s']}s after staging; keys held twice in facts: "
+              f"{sum(report.marts['doubled_fact_rows'].values())}")
     print("PASSED" if report.passed else "FAILED:\n  " + "\n  ".join(report.problems))
 
 
@@ -386,11 +454,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "chaos", help="kill -9 random pipeline components under load; check nothing is lost",
         description="On a private stack (its own state folder and ports): run the dialer and "
-                    "CRM workload through CDC, the broker, the loader and the exporter; kill "
+                    "CRM workload through CDC, the broker, the loader and the exporter into "
+                    "ClickHouse and staging, and Airflow and dbt into the marts; kill "
                     "-9 one component at a time (PostgreSQL, broker, ClickHouse, relay, "
-                    "loader, exporter, in turn) while `contour supervise` restarts them; report "
+                    "loader, exporter, Airflow scheduler, dbt worker, in turn) while `contour "
+                    "supervise` restarts them; report "
                     "each recovery time; then compare every source table with ClickHouse and "
-                    "staging. Exit 1 on any loss, doubled row or unrecovered kill.")
+                    "staging, and every day's KPIs (recomputed from the sources) with the "
+                    "marts. Exit 1 on any loss, doubled row, KPI difference or unrecovered "
+                    "kill.")
     p.add_argument("--kills", type=int, default=20, help="kills to make (default 20)")
     p.add_argument("--gap", type=float, default=10.0,
                    help="seconds of load before each kill, at most (default 10)")
@@ -401,5 +473,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="seconds for the pipeline to catch up after the load (default 300)")
     p.add_argument("--state-dir", help="state folder to use (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the state folder and its logs")
+    p.add_argument("--no-marts", action="store_true",
+                   help="leave Airflow and dbt out: the data path up to staging only")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_chaos)
