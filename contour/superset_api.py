@@ -113,9 +113,11 @@ class SupersetClient:
         rison = f"(columns:!({','.join(columns)}),page:0,page_size:1000)"
         return list(self.get(f"/api/v1/{resource}/?q={urllib.request.quote(rison)}")["result"])
 
-    def chart_data(self, chart_id: int) -> dict[str, Any]:
-        """``GET /api/v1/chart/<id>/data/``: the chart's saved query context, run now."""
-        return dict(self._json("GET", f"/api/v1/chart/{chart_id}/data/?force=true"))
+    def chart_data(self, chart_id: int, force: bool = True) -> dict[str, Any]:
+        """``GET /api/v1/chart/<id>/data/``: the chart's saved query context, run now (or,
+        ``force=False``, what a dashboard shows: from Superset's cache while it holds it)."""
+        return dict(self._json("GET", f"/api/v1/chart/{chart_id}/data/"
+                                      f"?force={'true' if force else 'false'}"))
 
 
 def _multipart(fields: dict[str, str], file_field: str, filename: str,
