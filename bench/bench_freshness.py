@@ -22,9 +22,10 @@ time``. Stages:
 
 Before the window (``--settle-minutes`` from the cold start): how long ``contour demo`` takes
 on an empty state folder and until every chart of the dashboards returns data (the demo's
-target: populated dashboards within 5 minutes). Near the window's end: each service's resident
-memory. Heartbeats already visible at a stage's first reading are not counted. Prints p50/p95/max per
-stage over the window (``--json``: one object, stable keys). Not a test: it asserts nothing.
+target: populated dashboards within 5 minutes). Near the window's end: each service's
+resident memory. Heartbeats already visible at a stage's first reading are not counted.
+Prints p50/p95/max per stage over the window (``--json``: one object, stable keys). Not a
+test: it asserts nothing.
 """
 
 from __future__ import annotations
