@@ -152,15 +152,19 @@ def seq_per_source(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
 
 def chart_visible(config: Config, chart_file: str,
                   pick: Callable[[list[dict[str, Any]]], float]) -> Callable[[], Visible]:
-    """A chart's newest visible commit: (time its data was computed) − (the age it shows)."""
-    api = client_for(config).login()
+    """A chart's newest visible commit: (time its data was computed) − (the age it shows).
+    The chart is looked up at the first reading (errors there are the stage's errors)."""
     name = yaml.safe_load((ASSETS_DIR / "charts" / chart_file).read_text())["slice_name"]
-    chart_id = next(c["id"] for c in api.find_all("chart", ("id", "slice_name"))
-                    if c["slice_name"] == name)
+    found: dict[str, Any] = {}
 
     def read() -> Visible:
+        if not found:
+            api = client_for(config).login()
+            found["api"], found["id"] = api, next(
+                c["id"] for c in api.find_all("chart", ("id", "slice_name"))
+                if c["slice_name"] == name)
         asked = datetime.now(UTC)
-        result = api.chart_data(chart_id, force=False)["result"][0]
+        result = found["api"].chart_data(found["id"], force=False)["result"][0]
         computed = asked
         if result.get("is_cached") and result.get("cached_dttm"):
             computed = datetime.fromisoformat(result["cached_dttm"]).replace(tzinfo=UTC)

@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
 
-    from contour import chaos, parity, warehouse_cli
+    from contour import bench, chaos, parity, warehouse_cli
     from contour import dbt as dbt_cli
     from contour import superset_cli as superset_assets_cli
     from dialer_core.crm import cli as crm_cli
@@ -237,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     superset_assets_cli.register(sub)
     chaos.register(sub)
     parity.register(sub)
+    bench.register(sub)
     return parser
 
 

@@ -26,7 +26,8 @@ def unreachable_service(exc: BaseException) -> str | None:
     PostgreSQL's or ClickHouse's client escaping a command), or None for any other error.
     Matched by the client's module, so that every command need not import both clients."""
     module, text = type(exc).__module__, str(exc)
-    if type(exc).__name__ != "OperationalError":
+    # (subclasses too: psycopg raises AdminShutdown when the server is killed mid-command)
+    if not any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__):
         return None
     # the OS's reason (e.g. "Connection refused") and where, when the message has them
     reason = re.search(r"\[Errno -?\d+\] ([^'\")\n]+)", text)

@@ -97,3 +97,17 @@ def test_an_unreachable_service_is_one_line_not_a_traceback(tmp_path: Path) -> N
     postgres = run_contour(env, "warehouse", "freshness", "mark", "--run-id", "r", check=False)
     _one_line_error(postgres, "not reachable")
     assert "PostgreSQL" in postgres.stderr and "Connection refused" in postgres.stderr
+
+
+def test_a_database_that_goes_away_mid_command_is_one_line_too() -> None:
+    """A server killed under a running command raises a subclass of OperationalError
+    (``AdminShutdown``: "terminating connection due to unexpected postmaster exit")."""
+    import psycopg
+
+    from contour.errors import unreachable_service
+
+    message = unreachable_service(psycopg.errors.AdminShutdown(
+        "terminating connection due to unexpected postmaster exit"))
+    assert message is not None and message.startswith("PostgreSQL is not reachable")
+    assert "unexpected postmaster exit" in message
+    assert unreachable_service(psycopg.errors.UniqueViolation("duplicate key")) is None
