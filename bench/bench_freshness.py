@@ -208,6 +208,8 @@ def populated(config: Config, started: float, timeout: float) -> dict[str, Any]:
                 continue
             if any(v is not None for row in rows for v in row.values()):
                 first[name] = round(time.monotonic() - started, 1)
+        print(f"  {time.monotonic() - started:.0f} s after the start: {len(first)} of "
+              f"{len(charts)} charts have data", file=sys.stderr, flush=True)
         time.sleep(10)
     return {"charts": len(charts), "populated": len(first),
             "all_populated_s": max(first.values()) if len(first) == len(charts) else None,
