@@ -110,8 +110,10 @@ def main() -> None:
         started = time.monotonic()
         with psycopg.connect(dsn) as conn:
             reference.load(conn, reference.build())
-            conn.execute(APPEALS_SQL, {"appeals": args.appeals,
-                                       "customers": max(1, args.appeals // 5)})
+            params = {"appeals": args.appeals, "customers": max(1, args.appeals // 5)}
+            for statement in APPEALS_SQL.split(";\n"):  # one statement per execute
+                if statement.strip():
+                    conn.execute(statement, params)
         stages["seed_appeals_s"] = round(time.monotonic() - started, 1)
         progress(f"sources seeded: {args.leads:,} leads ({stages['seed_leads_s']} s), "
                  f"{args.appeals:,} appeals ({stages['seed_appeals_s']} s)")
