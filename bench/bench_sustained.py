@@ -99,10 +99,13 @@ class Probe:
     def counters(self, since: float) -> dict[str, float]:
         metrics = self.config.cdc_source("dialer").state_dir / "dialer.metrics.json"
         published = json.loads(metrics.read_text())["events_total"] if metrics.exists() else 0
-        landed = sum(self.ch.query(
-            f"SELECT count() FROM history.dialer__{t} WHERE _ingested_at >= "
-            f"fromUnixTimestamp64Milli({int(since * 1000)})").result_rows[0][0]
-            for t in ("call_attempts", "leads"))
+        landed = 0
+        for table in ("call_attempts", "leads"):
+            # (the loader creates a table with its first change: none before the writer)
+            if self.ch.command(f"EXISTS TABLE history.dialer__{table}"):
+                landed += self.ch.query(
+                    f"SELECT count() FROM history.dialer__{table} WHERE _ingested_at >= "
+                    f"fromUnixTimestamp64Milli({int(since * 1000)})").result_rows[0][0]
         staged = self.wh.execute(
             "SELECT coalesce(sum(rows_changed), 0) FROM staging._export_changes WHERE "
             "table_name IN ('dialer__call_attempts', 'dialer__leads') AND exported_at >= "
