@@ -36,12 +36,15 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_marts import contour  # noqa: E402
 from contour.config import Config  # noqa: E402
 from dialer_core import crm  # noqa: E402
 from dialer_core.crm import reference  # noqa: E402
 from ingestion.landing.loader import clickhouse_client  # noqa: E402
 from tests.conftest import stack_env  # noqa: E402
 
+#: seconds a `contour` command may take
+COMMAND_TIMEOUT = 3600
 #: appeals in bulk, consistent with the CRM's rules (linked ⇔ linked_appeal_id)
 APPEALS_SQL = """
 INSERT INTO customers (customer_id, phone, full_name, created_at, updated_at)
@@ -87,23 +90,15 @@ def main() -> None:
     env = stack_env(root / "state")
     config = Config.from_env(env)
 
-    def contour(*argv: str, timeout: float = 3600) -> str:
-        result = subprocess.run([sys.executable, "-m", "contour", *argv], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            sys.exit(f"contour {' '.join(argv)} failed:\n{result.stdout[-2000:]}\n"
-                     f"{result.stderr[-2000:]}")
-        return result.stdout
-
     def progress(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     stages: dict[str, Any] = {}
     try:
-        contour("up", "postgres")
+        contour(env, "up", "postgres", timeout=COMMAND_TIMEOUT)
         started = time.monotonic()
-        contour("dialer", "seed", "--operators", "200", "--leads", str(args.leads),
-                "--campaigns", "3", "--replace")
+        contour(env, "dialer", "seed", "--operators", "200", "--leads", str(args.leads),
+                "--campaigns", "3", "--replace", timeout=COMMAND_TIMEOUT)
         stages["seed_leads_s"] = round(time.monotonic() - started, 1)
         dsn = config.pg_dsn("crm")
         crm.migrate(dsn)
@@ -118,9 +113,9 @@ def main() -> None:
         progress(f"sources seeded: {args.leads:,} leads ({stages['seed_leads_s']} s), "
                  f"{args.appeals:,} appeals ({stages['seed_appeals_s']} s)")
 
-        contour("up", "kafka", "clickhouse", "dbt")
+        contour(env, "up", "kafka", "clickhouse", "dbt", timeout=COMMAND_TIMEOUT)
         t0 = time.monotonic()
-        contour("up", "cdc", "loader", "export")
+        contour(env, "up", "cdc", "loader", "export", timeout=COMMAND_TIMEOUT)
         ch = clickhouse_client(config)
 
         def counts(query: str, conn: Any = None) -> tuple[int, int]:
@@ -153,7 +148,7 @@ def main() -> None:
         with psycopg.connect(config.pg_dsn("warehouse"), autocommit=True) as wh:
             wait("staging", lambda: counts("SELECT count(*) FROM staging.{t}", wh))
             refresh_start = time.monotonic()
-            contour("warehouse", "refresh")
+            contour(env, "warehouse", "refresh", timeout=COMMAND_TIMEOUT)
             stages["marts_refresh_s"] = round(time.monotonic() - refresh_start, 1)
             appeals_in_marts = wh.execute("SELECT count(*) FROM marts.fct_appeals").fetchone()[0]
             took = time.monotonic() - t0

@@ -57,8 +57,10 @@ from tests.conftest import stack_env  # noqa: E402
 PIPELINE = ("postgres", "kafka", "clickhouse", "cdc", "loader")
 
 
-def contour(env: dict[str, str], *args: str, quiet: bool = True) -> float:
-    return contour_output(env, *args, quiet=quiet)[0]
+def contour(env: dict[str, str], *args: str, quiet: bool = True,
+            timeout: float | None = None) -> float:
+    """Seconds ``contour ARGS`` took; exits with its output if it failed."""
+    return contour_output(env, *args, quiet=quiet, timeout=timeout)[0]
 
 
 TEST_WINDOW = "15 minutes"
@@ -69,11 +71,11 @@ SIMULATED_START_HOUR = 6
 
 
 def contour_output(env: dict[str, str], *args: str, quiet: bool = True,
-                   check: bool = True) -> tuple[float, str]:
+                   check: bool = True, timeout: float | None = None) -> tuple[float, str]:
     """Seconds ``contour ARGS`` took, and what it printed (``check``: exit if it failed)."""
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "contour", *args], env=env, cwd=ROOT,
-                            capture_output=quiet, text=True)
+                            capture_output=quiet, text=True, timeout=timeout)
     elapsed = time.monotonic() - started
     if result.returncode != 0 and check:
         sys.exit(f"contour {' '.join(args)} failed after {elapsed:.0f}s:\n"

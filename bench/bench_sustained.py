@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_freshness import memory_mib  # noqa: E402
+from bench.bench_marts import contour  # noqa: E402
 from contour.config import Config  # noqa: E402
 from ingestion.landing.loader import clickhouse_client  # noqa: E402
 from tests.conftest import stack_env  # noqa: E402
@@ -208,17 +209,10 @@ def main() -> None:
                                          "CONTOUR_AIRFLOW_DAGS_PAUSED": "false"}
     config = Config.from_env(env)
     results: list[dict[str, Any]] = []
-
-    def contour(*argv: str) -> None:
-        result = subprocess.run([sys.executable, "-m", "contour", *argv], env=env, cwd=ROOT,
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            sys.exit(f"contour {' '.join(argv)} failed:\n{result.stdout[-2000:]}\n"
-                     f"{result.stderr[-2000:]}")
     try:
         print("contour up (every service) …", file=sys.stderr, flush=True)
-        contour("up")
-        contour("dialer", "seed", "--operators", "20", "--leads", str(args.leads),
+        contour(env, "up")
+        contour(env, "dialer", "seed", "--operators", "20", "--leads", str(args.leads),
                 "--campaigns", "2", "--replace")
         with psycopg.connect(config.pg_dsn("dialer")) as conn:
             leads = [r[0] for r in conn.execute("SELECT lead_id FROM leads ORDER BY lead_id")]

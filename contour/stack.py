@@ -46,7 +46,6 @@ _NEEDS = {
 }
 
 
-
 def free_port() -> int:
     """A port nothing listens on, from the kernel (bind to 0). Not a random pick from a
     fixed range: with ~150 ports taken per test run, random picks reuse a port of a stack torn
@@ -69,6 +68,7 @@ def private_env(state_dir: Path) -> dict[str, str]:
         CONTOUR_SUPERSET_URL=f"http://127.0.0.1:{free_port()}",
     )
     return env
+
 
 class Stack:
     def __init__(self, config: Config) -> None:
