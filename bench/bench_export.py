@@ -103,7 +103,7 @@ def main() -> None:
             client.command("CREATE DATABASE IF NOT EXISTS current")
             table = RawTable("bench__call_attempts", ["attempt_id"])
             for column, value in SAMPLE.items():
-                table.columns[column] = table.column_type_for(column, value)
+                table.add_column(column, value)
             for statement in table.create_sql():
                 client.command(statement)
             base_ms = int(time.time() * 1000) - 3_600_000

@@ -4,7 +4,11 @@ Both landing modes (the loader, and ClickHouse pulling through Kafka engine tabl
 :class:`Catalog`: it reads the tables that exist at start, creates a table the first time a
 topic's row is seen (its key from the message key) and adds a column the first time a row
 carries it (its type from the value, :meth:`RawTable.column_type_for`), together with the
-table's history table and current-state view.
+table's history table and current-state view. A column whose first values are nulls shows no
+type: it is ``Nullable(String)``, marked untyped, until the first value arrives, which retypes
+it (all its rows are null, so nothing is converted). Without this, the type would depend on
+which change came first — an inbound call (no campaign) before an outbound one would make
+``campaign_id`` a string for good, and joins on it fail.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from ingestion.landing.tables import (
     DEAD_LETTERS_DDL,
     LANDING_METRICS_DDL,
     LANDING_METRICS_UPGRADE,
+    UNTYPED_COMMENT,
     RawTable,
 )
 
@@ -38,8 +43,8 @@ class Catalog:
         keys = {r[0]: r[1] for r in self.client.query(
             "SELECT name, sorting_key FROM system.tables WHERE database = 'raw'").result_rows}
         # (views of raw live in the history and current databases, so raw holds tables only)
-        for table, column, ch_type in self.client.query(
-                "SELECT table, name, type FROM system.columns WHERE database = 'raw' "
+        for table, column, ch_type, comment in self.client.query(
+                "SELECT table, name, type, comment FROM system.columns WHERE database = 'raw' "
                 "ORDER BY table, position").result_rows:
             if table.startswith("_") or column.startswith("_"):
                 continue
@@ -48,17 +53,19 @@ class Catalog:
                        if k.strip() and not k.strip().startswith("_kafka")]
                 self.tables[table] = RawTable(table, key)
             self.tables[table].columns[column] = ch_type
+            if comment == UNTYPED_COMMENT:
+                self.tables[table].untyped.add(column)
 
     def table_for(self, name: str, key: dict[str, object] | None,
                   row: dict[str, object]) -> RawTable:
         """The raw table of ``name``, created or given new columns so that ``row`` fits."""
         table = self.tables.get(name)
-        if table is not None and row.keys() <= table.columns.keys():
+        if table is not None and row.keys() <= table.columns.keys() and not table.needs_type(row):
             return table  # the common case: no new column
         if table is None:
             table = RawTable(name, list(key) if key else [])
             for column, value in row.items():
-                table.columns[column] = table.column_type_for(column, value)
+                table.add_column(column, value)
             for statement in table.create_sql():
                 self.client.command(statement)
             self.tables[name] = table
@@ -66,9 +73,13 @@ class Catalog:
             return table
         for column, value in row.items():
             if column not in table.columns:
-                ch_type = table.column_type_for(column, value)
-                for statement in table.add_column_sql(column, ch_type):
+                for statement in table.add_column(column, value):
                     self.client.command(statement)
-                table.columns[column] = ch_type
-                log.info("%s: new column %s %s", table.qualified, column, ch_type)
+                log.info("%s: new column %s %s%s", table.qualified, column,
+                         table.columns[column], " (untyped)" * (column in table.untyped))
+        for column in table.needs_type(row):
+            for statement in table.set_type(column, row[column]):
+                self.client.command(statement)
+            log.info("%s: column %s typed %s by its first value", table.qualified, column,
+                     table.columns[column])
         return table

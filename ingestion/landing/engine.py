@@ -205,11 +205,14 @@ class EngineLanding:
         where = f"_topic = {sql_parse.literal(topic)} AND _landed_at <= {{t:DateTime64(3)}}"
         relation = f"(SELECT * FROM {PENDING} FINAL WHERE {where})"
         params = {"t": settled}
-        # the first message of each set of columns, in landing order, shows the types
+        # the first message of each set of columns and of non-null columns, in landing
+        # order, shows the types (and types a column that held only nulls so far)
         samples = self.client.query(
             f"SELECT _key, p FROM ({sql_parse.envelope(relation)}) WHERE problem = '' "
             "AND op != 't' ORDER BY _partition, _offset "
-            "LIMIT 1 BY arraySort(JSONExtractKeys(row))", parameters=params).result_rows
+            "LIMIT 1 BY arraySort(JSONExtractKeys(row)), "
+            "arraySort(arrayFilter(k -> JSONType(row, k) != 'Null', JSONExtractKeys(row)))",
+            parameters=params).result_rows
         before = self._shape(name)
         for key_text, payload_text in samples:
             payload = orjson.loads(payload_text)
@@ -227,9 +230,11 @@ class EngineLanding:
         log.info("%s: %d held messages parsed into %s (or dead letters)", topic, count,
                  table.qualified)
 
-    def _shape(self, name: str) -> tuple[str, ...] | None:
+    def _shape(self, name: str) -> tuple[object, ...] | None:
+        """What the topic's views are made of: the table's columns, their types and which of
+        them are untyped."""
         table: RawTable | None = self.catalog.tables.get(name)
-        return None if table is None else tuple(table.columns)
+        return None if table is None else (*table.columns.items(), *sorted(table.untyped))
 
     # ------------------------------------------------------------------ loop
     def write_metrics(self, every: float = 5.0) -> None:

@@ -95,13 +95,22 @@ def known(table: RawTable | None) -> str:
     return f"hasAll([{names}]::Array(String), JSONExtractKeys(row))"
 
 
+def _column_fits(table: RawTable, column: str) -> str:
+    """An untyped column (only nulls so far) takes only a null: a value is held, so that the
+    controller types the column by it first (:meth:`RawTable.set_type`)."""
+    if column in table.untyped:
+        return f"JSONType(row, {literal(column)}) = 'Null'"
+    return _fits(column, table.columns[column])
+
+
 def fits(table: RawTable) -> str:
-    return " AND ".join(_fits(c, t) for c, t in table.columns.items()) or "1"
+    return " AND ".join(_column_fits(table, c) for c in table.columns) or "1"
 
 
 def misfit(table: RawTable) -> str:
     """The loader's reason for the first column whose value does not fit."""
-    cases = ", ".join(f"NOT ({_fits(c, t)}), {literal(f'column {c}: does not fit {t}')}"
+    cases = ", ".join(f"NOT ({_column_fits(table, c)}), "
+                      f"{literal(f'column {c}: does not fit {t}')}"
                       for c, t in table.columns.items())
     return f"multiIf({cases}, '')" if cases else "''"
 

@@ -67,6 +67,8 @@ def insert_landing_metrics(client: Any, rows: list[list[object]]) -> None:
     """Insert ``raw._landing_metrics`` rows (values in LANDING_METRICS_COLUMNS' order)."""
     client.insert("raw._landing_metrics", rows, column_names=list(LANDING_METRICS_COLUMNS),
                   column_type_names=list(LANDING_METRICS_COLUMNS.values()))
+#: the comment of a column that held only nulls so far (typed by its first value)
+UNTYPED_COMMENT = "contour: only nulls so far, typed by the first value"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -183,6 +185,9 @@ class RawTable:
     name: str
     key: list[str]
     columns: dict[str, str] = field(default_factory=dict)  # row columns → ClickHouse type
+    #: columns that held only nulls so far: Nullable(String) until a value shows the type
+    #: (kept across restarts as the column's comment, :data:`UNTYPED_COMMENT`)
+    untyped: set[str] = field(default_factory=set)
     _coercers: list[tuple[str, object]] | None = None
 
     def coercers(self) -> list[tuple[str, object]]:
@@ -197,7 +202,7 @@ class RawTable:
 
     def create_sql(self) -> list[str]:
         """The raw table, its history table and copying view, and the current-state view."""
-        cols = [f"{quote(c)} {t}" for c, t in self.columns.items()]
+        cols = [self._column_sql(c) for c in self.columns]
         cols += [f"{c} {t}" for c, t in META_COLUMNS.items()]
         name = quote(self.name)
         if self.key:
@@ -226,13 +231,35 @@ class RawTable:
         return (f"CREATE OR REPLACE VIEW current.{quote(self.name)} AS SELECT * FROM "
                 f"{self.qualified} FINAL WHERE _is_deleted = 0")
 
-    def add_column_sql(self, column: str, ch_type: str) -> list[str]:
+    def _column_sql(self, column: str) -> str:
+        comment = f" COMMENT '{UNTYPED_COMMENT}'" if column in self.untyped else ""
+        return f"{quote(column)} {self.columns[column]}{comment}"
+
+    def add_column(self, column: str, value: object) -> list[str]:
+        """Take a new column whose first value is ``value``; the statements that add it."""
+        self.columns[column] = self.column_type_for(column, value)
+        if value is None and column not in self.key:
+            self.untyped.add(column)
         return [
             f"ALTER TABLE history.{quote(self.name)} ADD COLUMN IF NOT EXISTS "
-            f"{quote(column)} {ch_type}",
-            f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {quote(column)} {ch_type}",
+            f"{self._column_sql(column)}",
+            f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {self._column_sql(column)}",
             self.current_view_sql(),
         ]
+
+    def needs_type(self, row: dict[str, object]) -> list[str]:
+        """The untyped columns to which ``row`` gives a value."""
+        return [c for c in self.untyped if row.get(c) is not None] if self.untyped else []
+
+    def set_type(self, column: str, value: object) -> list[str]:
+        """Type an untyped column by its first value; the statements that retype it (its
+        rows so far are all null, so the conversion cannot fail)."""
+        self.untyped.discard(column)
+        self.columns[column] = self.column_type_for(column, value)
+        self._coercers = None
+        return [f"ALTER TABLE {table} MODIFY COLUMN {quote(column)} {self.columns[column]} "
+                "COMMENT ''" for table in (f"history.{quote(self.name)}", self.qualified)
+                ] + [self.current_view_sql()]
 
     def column_type_for(self, column: str, value: object) -> str:
         """Type of a new column: key columns are not nullable (they are the sort key)."""

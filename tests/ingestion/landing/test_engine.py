@@ -38,7 +38,7 @@ def first_phase(feed: Feed) -> None:
     for table in TABLES:
         feed.create(table, partitions=2)
     row = {"id": 1, "name": "a", "score": 1.5, "vip": True, "tags": ["x", "y"],
-           "attrs": {"k": 1}, "note": None, "uni": "é\"q\\"}
+           "attrs": {"k": 1}, "note": None, "uni": "é\"q\\", "campaign": None}
     feed.send("leads", {"id": 1}, event("r", 10, after=row), partition=0)
     feed.send("leads", {"id": 2}, event("c", 20, after={**row, "id": 2, "score": 2.0}),
               partition=1)
@@ -77,7 +77,8 @@ def second_phase(feed: Feed) -> None:
     feed.send("leads", {"id": 5}, event("c", 100, after={"id": 5, "name": "late", "score": 0.5,
                                                          "vip": False, "tags": [],
                                                          "attrs": {}, "note": None,
-                                                         "uni": "", "phone": None}))
+                                                         "uni": "", "phone": None,
+                                                         "campaign": 7}))
     feed.send("leads", {"id": 3}, event("u", 110, after={"id": 3, "name": "more",
                                                          "region": "EU"}))
     feed.send("leads", {"id": 5}, event("d", 120, before={"id": 5}))

@@ -21,6 +21,7 @@ from confluent_kafka import KafkaException, Producer
 
 from contour.config import Config
 from ingestion.landing.loader import Loader, clickhouse_client
+from ingestion.landing.tables import UNTYPED_COMMENT
 from tests.conftest import ROOT, private_stack, wait_for
 from tests.ingestion.landing.conftest import Feed, event, final
 
@@ -85,6 +86,58 @@ def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Lo
     assert [(p, off, 0, lsn) for p, off, lsn in ends] == \
         [(p, off, lag, lsn) for p, off, lag, lsn in metrics]
     assert loader.dead_letters == 0
+
+
+def test_a_column_of_nulls_is_typed_by_its_first_value_across_a_restart(feed: Feed) -> None:
+    """An inbound call first (no campaign), then outbound ones: ``campaign_id`` ends an
+    integer column that joins with the campaigns' key, not a string one."""
+    feed.create("calls", partitions=1)
+    feed.send("calls", {"id": 1}, event("c", 10, after={"id": 1, "campaign_id": None},
+                                        table="calls"))
+    feed.flush()
+    client = clickhouse_client(feed.config)
+    table = f"{feed.name}__calls"
+
+    def column() -> list[tuple]:
+        return client.query(
+            "SELECT type, comment FROM system.columns WHERE database = {d:String} AND "
+            "table = {t:String} AND name = 'campaign_id'",
+            parameters={"d": "raw", "t": table}).result_rows
+
+    first = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=first.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: final(feed, "calls", "id, campaign_id") == [(1, None)])
+    stop.set()
+    thread.join(timeout=30)
+    assert column() == [("Nullable(String)", UNTYPED_COMMENT)]
+    # a new loader reads the mark back from the column's comment
+    feed.send("calls", {"id": 2}, event("c", 20, after={"id": 2, "campaign_id": None},
+                                        table="calls"))
+    feed.send("calls", {"id": 3}, event("c", 30, after={"id": 3, "campaign_id": 7},
+                                        table="calls"))
+    feed.send("calls", {"id": 4}, event("c", 40, after={"id": 4, "campaign_id": "x"},
+                                        table="calls"))
+    feed.flush()
+    second = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=second.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: final(feed, "calls", "id, campaign_id") == [(1, None), (2, None),
+                                                                     (3, 7)])
+        wait_for(lambda: second.dead_letters == 1)  # a string in what is now an integer
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert column() == [("Nullable(Int64)", "")]
+    for database in ("history", "current"):
+        assert client.query(
+            f"SELECT toTypeName(campaign_id) FROM {database}.{table} LIMIT 1"
+        ).result_rows == [("Nullable(Int64)",)]
+    assert client.query(f"SELECT c.id FROM current.{table} AS c JOIN (SELECT 7 AS k) AS k "
+                        "ON c.campaign_id = k.k").result_rows == [(3,)]
 
 
 def test_poison_messages_become_dead_letters_and_good_rows_stay(feed: Feed,

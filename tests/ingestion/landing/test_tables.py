@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion.landing.tables import DoesNotFit, RawTable, coerce, coercer
+from ingestion.landing.tables import UNTYPED_COMMENT, DoesNotFit, RawTable, coerce, coercer
 
 TYPES = ["String", "Nullable(String)", "Int64", "Nullable(Int64)", "Float64",
          "Nullable(Float64)", "Bool", "Nullable(Bool)", "Array(Nullable(Int64))"]
@@ -50,3 +50,40 @@ def test_no_sorting_key_repeats_an_expression(key: list[str]) -> None:
         for order in re.findall(r"ORDER BY \(([^)]*)\)", statement):
             names = [n.strip() for n in order.split(",")]
             assert len(names) == len(set(names)), statement
+
+
+def test_a_column_of_nulls_stays_untyped_until_a_value_types_it() -> None:
+    table = RawTable("dialer__calls", ["id"])
+    for column, value in {"id": 1, "campaign_id": None, "note": None}.items():
+        table.add_column(column, value)
+    assert table.untyped == {"campaign_id", "note"}
+    assert table.columns["campaign_id"] == "Nullable(String)"
+    create = table.create_sql()[0]
+    assert f"campaign_id Nullable(String) COMMENT '{UNTYPED_COMMENT}'" in create
+    assert "id Int64," in create  # (a key column is typed by its first value, never untyped)
+    assert table.needs_type({"id": 2, "campaign_id": None}) == []
+    assert table.needs_type({"id": 2, "campaign_id": 7}) == ["campaign_id"]
+    convert_before = table.coercers()
+    statements = table.set_type("campaign_id", 7)
+    assert table.untyped == {"note"}
+    assert table.columns["campaign_id"] == "Nullable(Int64)"
+    assert [s.split(" MODIFY COLUMN ")[1] for s in statements[:2]] == [
+        "campaign_id Nullable(Int64) COMMENT ''"] * 2
+    assert table.coercers() is not convert_before
+    assert dict(table.coercers())["campaign_id"](7) == 7
+    # a column added later with a null is untyped too
+    assert "COMMENT" in table.add_column("region", None)[1]
+    assert "COMMENT" not in table.add_column("agent", 4)[1]
+
+
+def test_the_sql_parse_holds_a_value_of_an_untyped_column() -> None:
+    """The Kafka-engine mode's views: an untyped column takes nulls only, so a value is held
+    for the controller, which types the column first (as the loader does before converting)."""
+    from ingestion.landing import sql_parse
+
+    table = RawTable("dialer__calls", ["id"])
+    table.add_column("id", 1)
+    table.add_column("campaign_id", None)
+    assert "JSONType(row, 'campaign_id') = 'Null'" in sql_parse.fits(table)
+    table.set_type("campaign_id", 7)
+    assert "JSONType(row, 'campaign_id') IN ('Int64', 'UInt64', 'Null')" in sql_parse.fits(table)
