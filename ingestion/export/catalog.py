@@ -14,32 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
-from contour.config import Config
 from contour.errors import ConfigError
-from ingestion.cdc.relay import Catalog
 from ingestion.cdc.typemap import field_type
 from ingestion.export.decode import Decoder, decoder_for, fallback_decoder
 from ingestion.landing.loader import META_NAMES
-from ingestion.landing.tables import table_name
+from ingestion.source_catalog import SourceCatalogs
 
-_SOURCE_COLUMNS = """
-SELECT a.attname, a.atttypid, a.atttypmod,
-       CASE WHEN tn.nspname = 'pg_catalog' THEN format_type(a.atttypid, a.atttypmod)
-            WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
-            WHEN t.typcategory = 'A' THEN 'text[]'
-            ELSE 'text' END
-FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-JOIN pg_namespace tn ON tn.oid = t.typnamespace
-WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-ORDER BY a.attnum
-"""
-_SOURCE_TABLES = """
-SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%%'
-"""
 #: ClickHouse type of a raw column → PostgreSQL type, for columns the source does not know
 _FROM_CLICKHOUSE = {"Int64": "bigint", "Float64": "double precision", "Bool": "boolean",
                     "String": "text", "Array(Nullable(Int64))": "bigint[]",
@@ -76,70 +56,8 @@ def _base(clickhouse_type: str) -> str:
         if clickhouse_type.startswith("Nullable(") else clickhouse_type
 
 
-@dataclass
-class SourceTable:
-    oid: int
-    schema: str
-    table: str
-    key: list[str]
-    #: column → (type oid, typmod, staging type)
-    columns: dict[str, tuple[int, int, str]]
-    #: REPLICA IDENTITY FULL: a delete event carries the whole row, not only the key
-    full_identity: bool = False
-
-
-class SourceCatalogs:
-    """The source databases' catalogs, read on demand and cached until a column is missing."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._conns: dict[str, psycopg.Connection[Any]] = {}
-        self._catalogs: dict[str, Catalog] = {}
-        self._tables: dict[str, SourceTable] = {}
-
-    def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
-        self._catalogs.clear()
-
-    def _catalog(self, source: str) -> Catalog:
-        conn = self._conns.get(source)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.config.cdc_source(source).dsn, autocommit=True,
-                                   connect_timeout=10)
-            self._conns[source] = conn
-            self._catalogs[source] = Catalog(conn)
-        return self._catalogs[source]
-
-    def source_of(self, raw_name: str) -> str | None:
-        """The captured source a raw table belongs to (its name's prefix)."""
-        sources = sorted(self.config.cdc_source_names, key=len, reverse=True)
-        return next((s for s in sources if raw_name.startswith(f"{s}__")), None)
-
-    def table(self, source: str, raw_name: str, refresh: bool = False) -> SourceTable | None:
-        if refresh or raw_name not in self._tables:
-            catalog = self._catalog(source)
-            found = {table_name(f"{source}.{schema}.{table}"): (oid, schema, table)
-                     for oid, schema, table in catalog.conn.execute(_SOURCE_TABLES)}
-            if raw_name not in found:
-                return None
-            oid, schema, table = found[raw_name]
-            columns = {r[0]: (r[1], r[2], r[3])
-                       for r in catalog.conn.execute(_SOURCE_COLUMNS, (oid,))}
-            identity = catalog.conn.execute("SELECT relreplident FROM pg_class WHERE oid = %s",
-                                            (oid,)).fetchone()
-            self._tables[raw_name] = SourceTable(oid, schema, table, catalog.primary_key(oid),
-                                                 columns, identity is not None
-                                                 and identity[0] == "f")
-        return self._tables[raw_name]
-
-    def captured(self, source: str) -> list[str]:
-        """Raw names of the source's captured tables (whether or not anything landed yet)."""
-        catalog, captures = self._catalog(source), self.config.cdc_source(source).captures
-        return [table_name(f"{source}.{schema}.{table}")
-                for _, schema, table in catalog.conn.execute(_SOURCE_TABLES)
-                if captures(schema, table)]
+class StagingCatalogs(SourceCatalogs):
+    """The source catalogs, and from them the staging shape of each raw table."""
 
     def spec(self, raw_name: str, raw_columns: dict[str, str]) -> TableSpec:
         """The staging shape of ``raw.<raw_name>`` with these row columns (name → CH type)."""

@@ -39,7 +39,7 @@ from psycopg.pq import TransactionStatus
 from contour.config import Config
 from contour.errors import ConfigError
 from ingestion.export import heartbeat_path
-from ingestion.export.catalog import SourceCatalogs, TableSpec, raw_tables
+from ingestion.export.catalog import StagingCatalogs, TableSpec, raw_tables
 from ingestion.export.decode import UNAVAILABLE, identity
 from ingestion.export.staging import (
     ChunkMerge,
@@ -162,7 +162,7 @@ class Exporter:
         self.lookback_ms = int(lookback_seconds * 1000)
         self.progress = progress or log.info
         self.status_path = heartbeat_path(config)
-        self.catalogs = SourceCatalogs(config)
+        self.catalogs = StagingCatalogs(config)
         self._client: Any = None
         self._conn: Conn | None = None
         self._merge_conn: Conn | None = None  # chunks alternate between the two

@@ -5,15 +5,18 @@ Both landing modes (the loader, and ClickHouse pulling through Kafka engine tabl
 topic's row is seen (its key from the message key) and adds a column the first time a row
 carries it (its type from the value, :meth:`RawTable.column_type_for`), together with the
 table's history table and current-state view. A column whose first values are nulls shows no
-type: it is ``Nullable(String)``, marked untyped, until the first value arrives, which retypes
-it (all its rows are null, so nothing is converted). Without this, the type would depend on
-which change came first — an inbound call (no campaign) before an outbound one would make
-``campaign_id`` a string for good, and joins on it fail.
+type: it takes the source column's type (``column_types``, the source database's catalog,
+:meth:`ingestion.source_catalog.SourceCatalogs.connect_type`); when the source cannot tell
+(not reachable, the column gone) it is ``Nullable(String)``, marked untyped, until the first
+value arrives and retypes it (all its rows are null, so nothing is converted). Without this,
+the type would depend on which change came first — calls of an inbound queue (no campaign)
+before any outbound one made ``campaign_id`` a string, and joins on it failed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ingestion.landing.tables import (
@@ -27,10 +30,20 @@ from ingestion.landing.tables import (
 log = logging.getLogger(__name__)
 
 
+#: (raw table name, column) → the source column's Kafka Connect type, or None if unknown
+ColumnTypes = Callable[[str, str], "str | None"]
+
+
 class Catalog:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, column_types: ColumnTypes | None = None) -> None:
         self.client = client
+        self.column_types = column_types
         self.tables: dict[str, RawTable] = {}
+
+    def _source_type(self, name: str, column: str, value: object) -> str | None:
+        if value is not None or self.column_types is None:
+            return None
+        return self.column_types(name, column)
 
     def prepare(self) -> None:
         """The databases and the loader's own tables; the raw tables that exist, read back."""
@@ -65,7 +78,7 @@ class Catalog:
         if table is None:
             table = RawTable(name, list(key) if key else [])
             for column, value in row.items():
-                table.add_column(column, value)
+                table.add_column(column, value, self._source_type(name, column, value))
             for statement in table.create_sql():
                 self.client.command(statement)
             self.tables[name] = table
@@ -73,7 +86,8 @@ class Catalog:
             return table
         for column, value in row.items():
             if column not in table.columns:
-                for statement in table.add_column(column, value):
+                for statement in table.add_column(column, value,
+                                                  self._source_type(name, column, value)):
                     self.client.command(statement)
                 log.info("%s: new column %s %s%s", table.qualified, column,
                          table.columns[column], " (untyped)" * (column in table.untyped))

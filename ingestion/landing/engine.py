@@ -56,6 +56,7 @@ from ingestion.landing.tables import (
     quote,
     table_name,
 )
+from ingestion.source_catalog import SourceCatalogs
 from ingestion.status import write_status
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class EngineLanding:
         self.poll_seconds = poll_seconds
         self.flush_interval_ms = flush_interval_ms
         self.client = clickhouse_client(config)
-        self.catalog = Catalog(self.client)
+        # (a column whose first values are nulls takes its source column's type)
+        self.catalog = Catalog(self.client, SourceCatalogs(config).connect_type)
         #: topic → generation of its row and holding views
         self.generations: dict[str, int] = {}
         self.held_parsed = 0

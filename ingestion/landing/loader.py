@@ -52,6 +52,7 @@ from ingestion.landing.tables import (
     insert_landing_metrics,
     table_name,
 )
+from ingestion.source_catalog import SourceCatalogs
 from ingestion.status import RollingRate, write_status
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ class Loader:
         self.batch_seconds = batch_seconds
         self.client = clickhouse_client(config)
         self.insert_client = clickhouse_client(config)  # the flusher thread's
-        self.catalog = Catalog(self.client)
+        # (a column whose first values are nulls takes its source column's type)
+        self.catalog = Catalog(self.client, SourceCatalogs(config).connect_type)
         self.loaded_rows = 0
         self.dead_letters = 0
         self.truncates = 0

@@ -110,6 +110,17 @@ def infer_type(value: object) -> str:
     return "String"
 
 
+#: Kafka Connect type (as the CDC relay or Debezium publishes a column) → the ClickHouse type
+#: :func:`infer_type` gives its values; anything else (string, bytes, array, struct) → String
+CONNECT_TYPES = {"int8": "Int64", "int16": "Int64", "int32": "Int64", "int64": "Int64",
+                 "float": "Float64", "float32": "Float64", "double": "Float64",
+                 "float64": "Float64", "boolean": "Bool"}
+
+
+def connect_to_clickhouse(connect_type: str) -> str:
+    return CONNECT_TYPES.get(connect_type, "String")
+
+
 def coerce(value: object, ch_type: str) -> object:
     """A JSON value in the form clickhouse-connect inserts into ``ch_type``."""
     base = ch_type.removeprefix("Nullable(").removesuffix(")") if ch_type.startswith(
@@ -235,11 +246,17 @@ class RawTable:
         comment = f" COMMENT '{UNTYPED_COMMENT}'" if column in self.untyped else ""
         return f"{quote(column)} {self.columns[column]}{comment}"
 
-    def add_column(self, column: str, value: object) -> list[str]:
-        """Take a new column whose first value is ``value``; the statements that add it."""
+    def add_column(self, column: str, value: object,
+                   connect_type: str | None = None) -> list[str]:
+        """Take a new column whose first value is ``value``; the statements that add it. A
+        null shows no type: the source's type (``connect_type``) gives it, or the column is
+        untyped until a value comes."""
         self.columns[column] = self.column_type_for(column, value)
         if value is None and column not in self.key:
-            self.untyped.add(column)
+            if connect_type is None:
+                self.untyped.add(column)
+            else:
+                self.columns[column] = f"Nullable({connect_to_clickhouse(connect_type)})"
         return [
             f"ALTER TABLE history.{quote(self.name)} ADD COLUMN IF NOT EXISTS "
             f"{self._column_sql(column)}",

@@ -16,13 +16,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from confluent_kafka import KafkaException, Producer
 
 from contour.config import Config
 from ingestion.landing.loader import Loader, clickhouse_client
 from ingestion.landing.tables import UNTYPED_COMMENT
-from tests.conftest import ROOT, private_stack, wait_for
+from tests.conftest import ROOT, Stack, private_stack, wait_for
 from tests.ingestion.landing.conftest import Feed, event, final
 
 pytestmark = pytest.mark.integration
@@ -88,9 +89,52 @@ def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Lo
     assert loader.dead_letters == 0
 
 
+def test_a_column_of_nulls_takes_the_source_columns_type(feed: Feed, services: Stack) -> None:
+    """Calls of an inbound queue only (no campaign yet): ``campaign_id`` is an integer column
+    from the start (the source's catalog says so), and joins with the campaigns' key."""
+    services.require("postgres")
+    with psycopg.connect(feed.config.pg_dsn("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{feed.name}"')
+    try:
+        with psycopg.connect(feed.config.pg_dsn(feed.name), autocommit=True) as conn:
+            conn.execute("CREATE TABLE calls (id bigint PRIMARY KEY, campaign_id bigint, "
+                         "hold int, score double precision, vip boolean, note text, "
+                         "at timestamptz)")
+        feed.create("calls", partitions=1)
+        nulls = {"campaign_id": None, "hold": None, "score": None, "vip": None, "note": None,
+                 "at": None, "not_in_source": None}
+        feed.send("calls", {"id": 1}, event("c", 10, after={"id": 1, **nulls}, table="calls"))
+        feed.flush()
+        loader = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
+        stop = threading.Event()
+        thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: final(feed, "calls", "id") == [(1,)])
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    finally:
+        with psycopg.connect(feed.config.pg_dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{feed.name}" WITH (FORCE)')
+    client = clickhouse_client(feed.config)
+    columns = dict(client.query(
+        "SELECT name, (type, comment) FROM system.columns WHERE database = 'raw' AND "
+        "table = {t:String}", parameters={"t": f"{feed.name}__calls"}).result_rows)
+    assert {c: columns[c] for c in nulls} == {
+        "campaign_id": ("Nullable(Int64)", ""), "hold": ("Nullable(Int64)", ""),
+        "score": ("Nullable(Float64)", ""), "vip": ("Nullable(Bool)", ""),
+        "note": ("Nullable(String)", ""), "at": ("Nullable(String)", ""),
+        # a column the source does not have (dropped since) waits for a value
+        "not_in_source": ("Nullable(String)", UNTYPED_COMMENT)}
+    assert client.query(f"SELECT count() FROM current.{feed.name}__calls AS c "
+                        "JOIN (SELECT 7 AS k) AS k ON c.campaign_id = k.k").result_rows == [(0,)]
+
+
 def test_a_column_of_nulls_is_typed_by_its_first_value_across_a_restart(feed: Feed) -> None:
-    """An inbound call first (no campaign), then outbound ones: ``campaign_id`` ends an
-    integer column that joins with the campaigns' key, not a string one."""
+    """When the source cannot tell the type (here: there is no source database), an inbound
+    call first (no campaign), then outbound ones: ``campaign_id`` ends an integer column
+    that joins with the campaigns' key, not a string one."""
     feed.create("calls", partitions=1)
     feed.send("calls", {"id": 1}, event("c", 10, after={"id": 1, "campaign_id": None},
                                         table="calls"))

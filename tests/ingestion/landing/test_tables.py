@@ -87,3 +87,19 @@ def test_the_sql_parse_holds_a_value_of_an_untyped_column() -> None:
     assert "JSONType(row, 'campaign_id') = 'Null'" in sql_parse.fits(table)
     table.set_type("campaign_id", 7)
     assert "JSONType(row, 'campaign_id') IN ('Int64', 'UInt64', 'Null')" in sql_parse.fits(table)
+
+
+def test_a_column_of_nulls_takes_the_source_type_when_known() -> None:
+    table = RawTable("dialer__calls", ["id"])
+    table.add_column("id", 1)
+    for column, connect_type in {"campaign_id": "int64", "hold": "int32", "score": "double",
+                                 "vip": "boolean", "at": "string", "tags": "array"}.items():
+        table.add_column(column, None, connect_type)
+    assert table.untyped == set()
+    assert table.columns == {"id": "Int64", "campaign_id": "Nullable(Int64)",
+                             "hold": "Nullable(Int64)", "score": "Nullable(Float64)",
+                             "vip": "Nullable(Bool)", "at": "Nullable(String)",
+                             "tags": "Nullable(String)"}
+    # a value's own type wins over the source's (a null alone shows none)
+    table.add_column("agent", 4, "string")
+    assert table.columns["agent"] == "Nullable(Int64)"
