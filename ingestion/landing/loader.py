@@ -317,7 +317,10 @@ class Loader:
             "bootstrap.servers": self.config.kafka_bootstrap, "group.id": self.group_id,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "topic.metadata.refresh.interval.ms": 5000, "session.timeout.ms": 10_000,
-            "fetch.wait.max.ms": 100, "logger": logging.getLogger("librdkafka"),
+            # (a fetch returns as soon as there is data; the embedded broker walks a
+            # partition's stored batches within this wait and answers empty when it runs
+            # out, so a short wait starves the loader once partitions hold many batches)
+            "fetch.wait.max.ms": 500, "logger": logging.getLogger("librdkafka"),
             "error_cb": self._on_consumer_error,
         })
 
