@@ -201,6 +201,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="window per rate")
     parser.add_argument("--leads", type=int, default=100_000, help="leads seeded")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--keep-state", action="store_true",
+                        help="keep the stack's state folder (the services' logs) afterwards")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
 
@@ -229,7 +231,10 @@ def main() -> None:
     finally:
         subprocess.run([sys.executable, "-m", "contour", "down"], env=env, cwd=ROOT,
                        capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep_state:
+            print(f"kept the state folder (logs in state/logs): {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     held = [r["target_per_s"] for r in results if r["held"]]
     figures = {"minutes_per_rate": args.minutes, "highest_held_per_s": max(held, default=None),
                "target_per_s": 5000, "rates": results}

@@ -83,6 +83,9 @@ class Batch:
     messages: int = 0
     broker_ts_ms: list[int] = field(default_factory=list)  # when the broker stored each message
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # highest per partition
+    #: per partition, (offset, source LSN) of its newest truncate: a position the relay can
+    #: check in the broker's log like a row's (a partition may hold nothing but a truncate)
+    truncates: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
 
 class Loader:
@@ -194,11 +197,13 @@ class Loader:
         source = payload.get("source")
         if op not in ("c", "u", "d", "r", "t") or not isinstance(source, dict):
             raise Poison("not a Debezium envelope: no op/source")
+        lsn = source.get("lsn")
         if op == "t":
             self.truncates += 1
+            if isinstance(lsn, int):
+                batch.truncates[(topic, partition)] = (offset, lsn)
             return
         row = payload.get("before" if op == "d" else "after")
-        lsn = source.get("lsn")
         ts_us = source.get("ts_us") or (source.get("ts_ms") or 0) * 1000
         if not isinstance(row, dict) or not isinstance(lsn, int):
             raise Poison(f"not a Debezium envelope: op {op!r} without a row or source.lsn")
@@ -277,6 +282,9 @@ class Loader:
                 if row[-4] > lsn:
                     self.positions[tp] = (offset, row[-4])
                 self.probes[tp] = (row[-2], row[-4])  # rows are in offset order
+        for tp, (offset, lsn) in batch.truncates.items():
+            if offset > self.probes.get(tp, (-1, 0))[0]:
+                self.probes[tp] = (offset, lsn)
         if batch.dead:
             self.dead_letters += len(batch.dead)
             log.warning("%d dead letters (last: %s)", len(batch.dead), batch.dead[-1][5])

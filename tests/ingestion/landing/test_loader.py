@@ -89,6 +89,33 @@ def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Lo
     assert loader.dead_letters == 0
 
 
+def test_a_partition_holding_only_a_truncate_gets_a_landed_probe(feed: Feed,
+                                                                 loader: Loader) -> None:
+    """The relay (confirmation "landed") trusts a partition's landed offset only once the
+    broker's message at the probe offset carries the probe's LSN. A partition whose only
+    message is a truncate (``dialer seed --replace``) once had no probe: its batch never
+    became durable, the slot was never confirmed again and PostgreSQL invalidated it after
+    4 GB of WAL under load (found by bench_sustained)."""
+    feed.create("calls", partitions=2)
+    truncate = {**event("t", 77, table="calls"), "before": None}
+    feed.send("calls", None, truncate, partition=0)
+    feed.send("calls", {"id": 1}, event("c", 80, after={"id": 1, "name": "a"}, table="calls"),
+              partition=1)
+    feed.flush()
+    client = clickhouse_client(feed.config)
+
+    def probes() -> list[tuple]:
+        return client.query(
+            "SELECT partition, argMax(landed_offset, at), argMax(probe_offset, at), "
+            "argMax(probe_lsn, at) FROM raw._landing_metrics WHERE topic = {t:String} "
+            "GROUP BY partition ORDER BY partition",
+            parameters={"t": feed.topic("calls")}).result_rows
+
+    wait_for(lambda: len(probes()) == 2, timeout=60, explain=lambda: str(probes()))
+    assert probes() == [(0, 0, 0, 77), (1, 0, 0, 80)]
+    assert loader.truncates == 1
+
+
 def test_a_column_of_nulls_takes_the_source_columns_type(feed: Feed, services: Stack) -> None:
     """Calls of an inbound queue only (no campaign yet): ``campaign_id`` is an integer column
     from the start (the source's catalog says so), and joins with the campaigns' key."""
