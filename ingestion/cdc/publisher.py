@@ -55,6 +55,12 @@ class Publisher:
         self.sent = 0
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        self._acknowledged(err, msg, landed=True)
+
+    def _delivered_unlanded(self, err: KafkaError | None, msg: Message) -> None:
+        self._acknowledged(err, msg, landed=False)
+
+    def _acknowledged(self, err: KafkaError | None, msg: Message, landed: bool) -> None:
         if err is not None:
             if self._error is None:
                 self._error = f"broker refused a change event: {err}"
@@ -64,7 +70,9 @@ class Publisher:
         if offset <= self._highs.get(tp, -1) and self._error is None:
             self._error = (f"the broker's log of {tp[0]}[{tp[1]}] went back from offset "
                            f"{self._highs[tp]} to {offset}: it restarted without its log")
-        self._highs[tp] = self._batch[tp] = offset
+        self._highs[tp] = offset
+        if landed:  # (what take_offsets reports: the offsets a batch waits to see landed)
+            self._batch[tp] = offset
         self._last = msg
 
     def take_offsets(self) -> dict[tuple[str, int], int]:
@@ -92,12 +100,16 @@ class Publisher:
                 raise DeliveryError(f"cannot create topic {topic}: {exc}") from exc
         self._topics.add(topic)
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+    def send(self, topic: str, key: bytes | None, value: bytes | None,
+             landed: bool = True) -> None:
+        """Produce one event; ``landed=False`` for an event the warehouse does not store (a
+        truncate): its offset never holds a batch's confirmation (take_offsets)."""
         if topic not in self._topics:
             self.ensure_topic(topic)
+        extra = {} if landed else {"on_delivery": self._delivered_unlanded}
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key)
+                self.producer.produce(topic, value=value, key=key, **extra)
                 break
             except BufferError:  # local queue full: let librdkafka drain it
                 self.producer.poll(0.05)

@@ -531,3 +531,22 @@ def test_an_invalidated_slot_stops_the_relay_when_snapshots_are_off(isolated_sou
     with pytest.raises(SlotLostError, match="CONTOUR_CDC_SNAPSHOT_MODE=never") as raised:
         relay.run(threading.Event(), retry_delay=0.1)
     assert "pg_drop_replication_slot" in str(raised.value)
+
+
+def test_a_truncate_never_holds_a_batch_waiting_to_be_landed(pg_kafka) -> None:  # noqa: ANN001
+    """The loader skips truncates, so a truncate's offset must not be one a batch waits to
+    see landed (confirmation "landed"): a partition holding only a truncate (``dialer seed
+    --replace``) kept the slot unconfirmed until PostgreSQL invalidated it under load."""
+    from ingestion.cdc.publisher import Publisher
+
+    config = Config.from_env(pg_kafka.env)
+    publisher = Publisher(config.kafka_bootstrap, partitions=1,
+                          client_id=f"t-{random.randrange(1 << 30)}")
+    topic = f"trunc{random.randrange(1 << 30)}.public.t"
+    publisher.send(topic, None, b'{"op": "t"}', landed=False)
+    publisher.flush()
+    assert publisher.take_offsets() == {}
+    publisher.send(topic, b'{"id": 1}', b'{"op": "c"}')
+    publisher.flush()
+    assert publisher.take_offsets() == {(topic, 0): 1}
+    assert publisher.last_acked()[2] == 1
