@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from selenium import webdriver
@@ -44,15 +45,27 @@ def driver(profile: str) -> webdriver.Chrome:
     return webdriver.Chrome(service=service, options=options)
 
 
-def login(browser: webdriver.Chrome, url: str, user: str, password: str) -> None:
-    browser.get(url + "/login/")
-    wait = WebDriverWait(browser, 60)
-    name = wait.until(ec.presence_of_element_located(
-        (By.CSS_SELECTOR, 'input[data-test="username-input"], input#username')))
-    name.send_keys(user)
-    secret = browser.find_element(By.CSS_SELECTOR, 'input[type="password"]')
-    secret.send_keys(password, Keys.ENTER)
-    wait.until(lambda b: "/login" not in b.current_url)
+def login(browser: webdriver.Chrome, url: str, user: str, password: str,
+          attempts: int = 3) -> None:
+    """Sign in, and check that the session holds. The login page's own event-log request can
+    race the form: sent with the anonymous cookie, it is redirected to the login page, whose
+    answer replaces the new session's cookie — the next page is the login page again (seen
+    once in CI: every dashboard then timed out). So: sign in again until the API knows us."""
+    for attempt in range(1, attempts + 1):
+        browser.get(url + "/login/")
+        wait = WebDriverWait(browser, 60)
+        name = wait.until(ec.presence_of_element_located(
+            (By.CSS_SELECTOR, 'input[data-test="username-input"], input#username')))
+        name.send_keys(user)
+        secret = browser.find_element(By.CSS_SELECTOR, 'input[type="password"]')
+        secret.send_keys(password, Keys.ENTER)
+        wait.until(lambda b: "/login" not in b.current_url)
+        time.sleep(2)  # let the page's own requests finish before checking the session
+        browser.get(url + "/api/v1/me/")
+        if f'"username":"{user}"' in browser.page_source.replace(" ", ""):
+            return
+        print(f"login attempt {attempt}: the session did not hold", file=sys.stderr)
+    raise RuntimeError(f"signed in {attempts} times as {user!r}, the session never held")
 
 
 def rendered(holder: object) -> bool:
@@ -77,9 +90,13 @@ def charts_done(browser: webdriver.Chrome, expected: int) -> bool:
     return True
 
 
-def check(browser: webdriver.Chrome, url: str, slug: str, expected: int, outdir: Path) -> dict:
+def check(browser: webdriver.Chrome, url: str, slug: str, expected: int, outdir: Path,
+          relogin: Callable[[], None]) -> dict:
     started = time.monotonic()
     browser.get(f"{url}/superset/dashboard/{slug}/")
+    if "/login" in browser.current_url:  # the session was lost: sign in again, once
+        relogin()
+        browser.get(f"{url}/superset/dashboard/{slug}/")
     WebDriverWait(browser, 180, poll_frequency=1).until(lambda b: charts_done(b, expected))
     time.sleep(2)  # let the last animations settle before the screenshot
     errors = []
@@ -105,7 +122,8 @@ def main(argv: list[str]) -> int:
             for spec in argv[3:]:
                 slug, expected = spec.split("=")
                 try:
-                    result = check(browser, url, slug, int(expected), outdir)
+                    result = check(browser, url, slug, int(expected), outdir,
+                                   lambda: login(browser, url, user, password))
                 except Exception as exc:  # noqa: BLE001 - reported to the test, with a PNG
                     png = outdir / f"dashboard_{slug}.failed.png"
                     browser.save_screenshot(str(png))
