@@ -29,15 +29,24 @@ from tests.ingestion.landing.conftest import Feed, event, final
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def loader(feed: Feed) -> Iterator[Loader]:
+@contextlib.contextmanager
+def running_loader(feed: Feed) -> Iterator[Loader]:
+    """A loader of the feed's topics running in a thread; stopped on leaving."""
     loader = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
     thread.start()
-    yield loader
-    stop.set()
-    thread.join(timeout=30)
+    try:
+        yield loader
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def loader(feed: Feed) -> Iterator[Loader]:
+    with running_loader(feed) as loader:
+        yield loader
 
 
 def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Loader) -> None:
@@ -132,15 +141,8 @@ def test_a_column_of_nulls_takes_the_source_columns_type(feed: Feed, services: S
                  "at": None, "not_in_source": None}
         feed.send("calls", {"id": 1}, event("c", 10, after={"id": 1, **nulls}, table="calls"))
         feed.flush()
-        loader = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
-        stop = threading.Event()
-        thread = threading.Thread(target=loader.run, args=(stop,), daemon=True)
-        thread.start()
-        try:
+        with running_loader(feed):
             wait_for(lambda: final(feed, "calls", "id") == [(1,)])
-        finally:
-            stop.set()
-            thread.join(timeout=30)
     finally:
         with psycopg.connect(feed.config.pg_dsn("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{feed.name}" WITH (FORCE)')
@@ -175,13 +177,8 @@ def test_a_column_of_nulls_is_typed_by_its_first_value_across_a_restart(feed: Fe
             "table = {t:String} AND name = 'campaign_id'",
             parameters={"d": "raw", "t": table}).result_rows
 
-    first = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=first.run, args=(stop,), daemon=True)
-    thread.start()
-    wait_for(lambda: final(feed, "calls", "id, campaign_id") == [(1, None)])
-    stop.set()
-    thread.join(timeout=30)
+    with running_loader(feed):
+        wait_for(lambda: final(feed, "calls", "id, campaign_id") == [(1, None)])
     assert column() == [("Nullable(String)", UNTYPED_COMMENT)]
     # a new loader reads the mark back from the column's comment
     feed.send("calls", {"id": 2}, event("c", 20, after={"id": 2, "campaign_id": None},
@@ -191,17 +188,10 @@ def test_a_column_of_nulls_is_typed_by_its_first_value_across_a_restart(feed: Fe
     feed.send("calls", {"id": 4}, event("c", 40, after={"id": 4, "campaign_id": "x"},
                                         table="calls"))
     feed.flush()
-    second = Loader(feed.config, group_id=f"g-{feed.name}", batch_seconds=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=second.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_loader(feed) as second:
         wait_for(lambda: final(feed, "calls", "id, campaign_id") == [(1, None), (2, None),
                                                                      (3, 7)])
         wait_for(lambda: second.dead_letters == 1)  # a string in what is now an integer
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     assert column() == [("Nullable(Int64)", "")]
     for database in ("history", "current"):
         assert client.query(
