@@ -184,14 +184,15 @@ class EnvelopeBuilder:
         cached = shape._source
         if cached is None or cached["txId"] != pos.tx_id or cached["ts_us"] != pos.ts_us \
                 or cached["snapshot"] != pos.snapshot:
-            cached = self._source_base(shape, pos)
+            cached = self.source_block(shape, pos)
             shape._source = cached
         source = dict(cached)
         source["lsn"] = pos.lsn
         source["sequence"] = f'["{pos.last_commit_lsn}","{pos.lsn}"]'
         return source
 
-    def _source_base(self, shape: TableShape, pos: SourcePosition) -> dict[str, object]:
+    def source_block(self, shape: TableShape, pos: SourcePosition) -> dict[str, object]:
+        """The ``source`` block of an event at ``pos``."""
         return {
             "version": CONNECTOR_VERSION, "connector": "postgresql", "name": self.source_name,
             "ts_ms": pos.ts_us // 1000, "snapshot": pos.snapshot, "db": self.database,
@@ -212,14 +213,22 @@ class EnvelopeBuilder:
                after: dict[str, object] | None, key: dict[str, object] | None,
                pos: SourcePosition) -> tuple[bytes | None, bytes]:
         now_us = time.time_ns() // 1000
-        value = {
-            "before": before, "after": after, "source": self._source(shape, pos), "op": op,
-            "ts_ms": now_us // 1000, "ts_us": now_us, "ts_ns": now_us * 1000,
-            "transaction": None,
+        value = self.value(shape, op, before, after, self._source(shape, pos),
+                           now_us // 1000, now_us, now_us * 1000)
+        return self.encode_key(shape, key), _dumps(value)
+
+    def value(self, shape: TableShape, op: str, before: object, after: object,
+              source: dict[str, object], ts_ms: object, ts_us: object,
+              ts_ns: object) -> dict[str, object]:
+        """The value of an event (wrapped with its schema when ``schemas_enable``); the
+        fast path serializes it with markers as its template (:mod:`.fast_encoder`)."""
+        value: dict[str, object] = {
+            "before": before, "after": after, "source": source, "op": op,
+            "ts_ms": ts_ms, "ts_us": ts_us, "ts_ns": ts_ns, "transaction": None,
         }
         if self.schemas_enable:
-            value = {"schema": shape.value_schema(), "payload": value}
-        return self.encode_key(shape, key), _dumps(value)
+            return {"schema": shape.value_schema(), "payload": value}
+        return value
 
     def truncate(self, shape: TableShape, pos: SourcePosition) -> bytes:
         """A truncate event (op "t"): no key, no before/after."""

@@ -22,7 +22,8 @@ from ingestion.cdc.pgoutput import (
 )
 
 
-def _tuple(*values: object) -> bytes:
+def tuple_data(*values: object) -> bytes:
+    """TupleData of pgoutput: None is null, UNCHANGED_TOAST unchanged, the rest text."""
     out = struct.pack(">h", len(values))
     for value in values:
         if value is None:
@@ -60,18 +61,18 @@ def test_relation() -> None:
 
 def test_insert_update_delete_truncate() -> None:
     rel = struct.pack(">I", 16384)
-    assert decode(b"I" + rel + b"N" + _tuple(1, "ann", None)) == \
+    assert decode(b"I" + rel + b"N" + tuple_data(1, "ann", None)) == \
         Insert(16384, ["1", "ann", None])
     # REPLICA IDENTITY DEFAULT, key unchanged: no old tuple; TOASTed column untouched
-    assert decode(b"U" + rel + b"N" + _tuple(1, UNCHANGED_TOAST)) == \
+    assert decode(b"U" + rel + b"N" + tuple_data(1, UNCHANGED_TOAST)) == \
         Update(16384, None, False, ["1", UNCHANGED_TOAST])
     # REPLICA IDENTITY FULL: the whole old row
-    assert decode(b"U" + rel + b"O" + _tuple(1, "a") + b"N" + _tuple(1, "b")) == \
+    assert decode(b"U" + rel + b"O" + tuple_data(1, "a") + b"N" + tuple_data(1, "b")) == \
         Update(16384, ["1", "a"], False, ["1", "b"])
     # key changed under DEFAULT: the old key
-    assert decode(b"U" + rel + b"K" + _tuple(1, None) + b"N" + _tuple(2, "b")) == \
+    assert decode(b"U" + rel + b"K" + tuple_data(1, None) + b"N" + tuple_data(2, "b")) == \
         Update(16384, ["1", None], True, ["2", "b"])
-    assert decode(b"D" + rel + b"K" + _tuple(1, None)) == Delete(16384, ["1", None], True)
+    assert decode(b"D" + rel + b"K" + tuple_data(1, None)) == Delete(16384, ["1", None], True)
     assert decode(b"T" + struct.pack(">ib", 2, 1) + struct.pack(">II", 5, 6)) == \
         Truncate([5, 6], True, False)
 

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer
 
 from contour.config import Config
 from ingestion.cdc import pgoutput
+from ingestion.cdc.fast_encoder import FastEncoder
 from ingestion.cdc.relay import Relay, SlotLostError
 from ingestion.cdc.typemap import UNAVAILABLE
 from ingestion.landing.loader import Loader, clickhouse_client
@@ -87,6 +88,12 @@ def test_every_op_type_with_tombstones_and_replica_identity(source: Source) -> N
     assert isinstance(streamed.value["source"]["lsn"], int)
 
 
+def _encoder(relay: Relay, table: str) -> FastEncoder:
+    """The fast path's encoder of ``table`` (there is one once a change of it was seen)."""
+    (encoder,) = (e for e in relay.fast.values() if e.shape.relation.table == table)
+    return encoder
+
+
 def test_every_mapped_type(source: Source) -> None:
     source.sql(
         "CREATE TYPE mood AS ENUM ('calm', 'angry')",
@@ -95,7 +102,7 @@ def test_every_mapped_type(source: Source) -> None:
         "ts timestamp, ts3 timestamp(3), tstz timestamptz, d date, tm time, u uuid, "
         "j jsonb, arr int[], tarr text[], m mood, marr mood[], iv interval, by bytea)",
     )
-    source.relay_in_thread()
+    relay = source.relay_in_thread()
     source.wait_streaming()
     source.sql(
         "INSERT INTO typed VALUES (1, -2, 3, true, 1234.5, 0.25, 'tè', 'v', "
@@ -113,18 +120,22 @@ def test_every_mapped_type(source: Source) -> None:
         "arr": [1, None, 3], "tarr": ["a b", "c"], "m": "angry", "marr": ["calm", "angry"],
         "iv": 93_600_000_000, "by": "AQI=",
     }
+    # the insert took the fast path (its bytes equal the reference's: test_fast_encoder.py)
+    assert _encoder(relay, "typed").fallbacks == 0
 
 
 def test_unchanged_toast_is_marked_unavailable(source: Source) -> None:
     big = "".join(random.Random(1).choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20000))
     source.sql("CREATE TABLE docs (id int PRIMARY KEY, body text, n int)",
                "ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL")
-    source.relay_in_thread()
+    relay = source.relay_in_thread()
     source.wait_streaming()
     source.sql(f"INSERT INTO docs VALUES (1, '{big}', 0)", "UPDATE docs SET n = 1 WHERE id = 1")
     inserted, updated = changes(source.events(_count("docs", 2)), "docs")
     assert inserted[2]["body"] == big
     assert updated[2] == {"id": 1, "body": UNAVAILABLE, "n": 1}
+    # the insert took the fast path; the update, with its TOAST value, the reference path
+    assert _encoder(relay, "docs").fallbacks == 1
 
 
 def test_transactions_keep_commit_order_per_key(source: Source) -> None:

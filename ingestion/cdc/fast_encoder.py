@@ -1,0 +1,158 @@
+"""The relay's hot path: a pgoutput insert or update straight to Debezium key and value bytes.
+
+:class:`~ingestion.cdc.envelope.EnvelopeBuilder` with :func:`~ingestion.cdc.pgoutput.decode`
+is the reference: it handles every message. Most of a source's changes are plain inserts and
+updates of a table whose shape is known, and for those this module does the same work with
+less Python per event (BENCHMARKS.md, CDC relay):
+
+- one function per table shape, generated when the shape is first seen, reads the tuple and
+  converts every column in a single unrolled pass (no value list, no per-column loop);
+- the envelope is a byte template per transaction and operation, made by serializing the
+  reference envelope with markers in the varying places (the row, the LSN, the event time),
+  so it is the reference's layout by construction; each event fills it with ``%``.
+
+Anything unusual (an unchanged TOAST value, an old tuple, a value the converter refuses, a
+column count that does not match the shape) makes :meth:`FastEncoder.encode` return None and
+the caller takes the reference path, which logs and counts exactly as before. Tests compare
+both paths byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ingestion.cdc.envelope import SourcePosition
+
+if TYPE_CHECKING:
+    from ingestion.cdc.envelope import EnvelopeBuilder, TableShape
+
+_INSERT = 0x49  # 'I'
+_UPDATE = 0x55  # 'U'
+_NEW_TUPLE = 0x4E  # 'N'
+_OPS = {_INSERT: "c", _UPDATE: "u"}
+#: the first bytes of the messages the fast path takes
+FAST_KINDS = frozenset(_OPS)
+#: what the reference envelope is serialized with, to find the varying places in its bytes
+_MARKS = {"after": "\x01after\x01", "lsn": "\x01lsn\x01", "ms": "\x01ms\x01",
+          "us": "\x01us\x01", "ns": "\x01ns\x01"}
+
+#: a marker as a whole JSON string, or inside one (the LSN in ``source.sequence``)
+_MARK = re.compile(rb'"\\u0001(\w+)\\u0001"|\\u0001(\w+)\\u0001')
+_SLOTS = ["after", "lsn", "lsn", "ms", "us", "ns"]
+
+_U32 = struct.Struct(">I").unpack_from
+
+RowReader = Callable[[bytes, int], dict[str, object]]
+
+
+class Fallback(Exception):  # noqa: N818 - control flow, not an error
+    """The message needs the reference path."""
+
+
+def compile_row_reader(shape: TableShape) -> RowReader:
+    """A function ``read(data, pos) -> row`` for the TupleData at ``data[pos:]`` of this
+    shape: the reference's ``TableShape.row(_tuple(...))`` unrolled over the columns. Raises
+    :class:`Fallback` for what only the reference handles, and the converter's own error
+    for a value it refuses."""
+    converters = shape._converters
+    count = len(converters)
+    namespace: dict[str, Any] = {"Fallback": Fallback, "U32": _U32}
+    lines = ["def read(data, pos):",
+             f"    if ((data[pos] << 8) | data[pos + 1]) != {count}:",
+             "        raise Fallback",
+             "    pos += 2"]
+    for i, (name, convert, fallback) in enumerate(converters):
+        namespace[f"N{i}"] = name
+        namespace[f"F{i}"] = fallback
+        text = "data[pos + 5:end].decode()"
+        if convert is int:  # int() reads the bytes: no str in between
+            text = "int(data[pos + 5:end])"
+        elif convert is not None:
+            namespace[f"C{i}"] = convert
+            text = f"C{i}({text})"
+        lines += [
+            "    kind = data[pos]",
+            "    if kind == 116:",  # 't' text
+            "        end = pos + 5 + U32(data, pos + 1)[0]",
+            f"        v{i} = {text}",
+            "        pos = end",
+            "    elif kind == 110:",  # 'n' null
+            f"        v{i} = F{i}",
+            "        pos += 1",
+            "    else:",  # 'u' unchanged TOAST, or not a kind the reference knows either
+            "        raise Fallback",
+        ]
+    lines.append("    return {" + ", ".join(f"N{i}: v{i}" for i in range(count)) + "}")
+    exec(compile("\n".join(lines), f"<row reader {shape.topic}>", "exec"),  # noqa: S102
+         namespace)
+    return namespace["read"]  # type: ignore[no-any-return]
+
+
+class FastEncoder:
+    """Inserts and updates of one table shape to (key, value) bytes, as the reference."""
+
+    def __init__(self, shape: TableShape, builder: EnvelopeBuilder) -> None:
+        self.shape = shape
+        self.builder = builder
+        self.read_row = compile_row_reader(shape)
+        columns = shape.relation.columns
+        self.key_names = [columns[i].name for i in shape.key_index]
+        self._tx: tuple[int | None, int, int] | None = None
+        self._templates: dict[int, bytes] = {}
+        self.fallbacks = 0  # messages handed back to the reference path
+
+    def encode(self, payload: bytes, lsn: int, tx_id: int | None, commit_lsn: int,
+               commit_time: int, last_commit: int) -> tuple[bytes | None, bytes] | None:
+        """Key and value of an insert or update without an old tuple; None when the
+        reference path must take this message."""
+        kind = payload[0]
+        if payload[5] != _NEW_TUPLE:
+            self.fallbacks += 1
+            return None  # an update with the old key or row
+        try:
+            row = self.read_row(payload, 6)
+        except (Fallback, ValueError, TypeError, OverflowError):
+            self.fallbacks += 1
+            return None
+        tx = (tx_id, commit_time, last_commit)
+        if tx != self._tx:
+            self._tx = tx
+            self._templates = {}
+        template = self._templates.get(kind)
+        if template is None:
+            template = self._templates[kind] = self._template(
+                _OPS[kind], SourcePosition(lsn, commit_lsn, last_commit, tx_id, commit_time))
+        key = None
+        if self.key_names:
+            key = self.builder.encode_key(self.shape, {name: row[name]
+                                                       for name in self.key_names})
+        now_us = time.time_ns() // 1000
+        return key, template % (orjson.dumps(row), lsn, lsn, now_us // 1000, now_us,
+                                now_us * 1000)
+
+    def _template(self, op: str, pos: SourcePosition) -> bytes:
+        """The reference value of this transaction and operation with ``%`` slots, in the
+        order ``encode`` fills them: row, LSN (in ``source.sequence``), LSN, ts_ms, ts_us,
+        ts_ns."""
+        marks = _MARKS
+        source = self.builder.source_block(self.shape, replace(pos, lsn=marks["lsn"]))
+        value = self.builder.value(self.shape, op, None, marks["after"], source,
+                                   marks["ms"], marks["us"], marks["ns"])
+        order: list[str] = []
+
+        def slot(match: re.Match[bytes]) -> bytes:
+            name = (match[1] or match[2]).decode()
+            order.append(name)
+            return b"%b" if name == "after" else b"%d"
+
+        template = _MARK.sub(slot, orjson.dumps(value).replace(b"%", b"%%"))
+        if order != _SLOTS:
+            raise AssertionError(f"the envelope's layout changed: slots {order}, not {_SLOTS}")
+        return template
