@@ -14,13 +14,19 @@ ports), then:
 4. delay: writes --rate changes/s (50 transactions/s, from another process) for --seconds with
    the relay running; the relay measures each transaction's commit → broker acknowledgement.
 
+For (2) and (3) it also prints the CPU each side used (this process: the reader or the relay
+with its producer threads; PostgreSQL, with the walsender; the broker), as a share of one core,
+next to the machine's core count: what was left of the machine during the run.
+
 Prints a table; not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import psycopg  # noqa: E402
 
 from contour.config import Config  # noqa: E402
@@ -42,6 +49,58 @@ from tests.conftest import stack_env  # noqa: E402
 
 TABLE = ("CREATE TABLE calls (id bigint PRIMARY KEY, campaign int, phone text, status text, "
          "started_at timestamptz, duration numeric(10,2))")
+
+
+class CpuMeter:
+    """CPU time (user + system) of this process and of the stack's PostgreSQL and broker with
+    their children: the live ones, and through their parent's ``children_*`` times those that
+    ended (a walsender ends with its connection)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        # (exits 1 here: only postgres and kafka run)
+        status = subprocess.run([sys.executable, "-m", "contour", "status", "--json"], env=env,
+                                cwd=ROOT, capture_output=True, text=True)
+        self.roots = {"this process": [os.getpid()]} | {
+            s["service"]: [p["pid"] for p in s["processes"] if p["running"]]
+            for s in json.loads(status.stdout) if s["service"] in ("postgres", "kafka")}
+        self._start: dict[str, float] = {}
+        self._started = 0.0
+        self.shares: dict[str, float] = {}
+
+    def _totals(self) -> dict[str, float]:
+        totals = {}
+        for group, pids in self.roots.items():
+            total = 0.0
+            for pid in pids:
+                try:
+                    root = psutil.Process(pid)
+                    cpu = root.cpu_times()
+                    total += cpu.user + cpu.system
+                    if group != "this process":  # (its children are the bench's commands)
+                        total += cpu.children_user + cpu.children_system
+                        for child in root.children(recursive=True):
+                            cpu = child.cpu_times()
+                            total += cpu.user + cpu.system
+                except psutil.Error:
+                    continue
+            totals[group] = total
+        return totals
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._totals()
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        elapsed = time.monotonic() - self._started
+        time.sleep(1.0)  # the phase's walsender ended with its connection: let it be reaped
+        self.shares = {group: (total - self._start.get(group, 0.0)) / elapsed
+                       for group, total in self._totals().items()}
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{group} {share:.0%}" for group, share in self.shares.items())
+        return (f"CPU (of one core): {parts}; total {sum(self.shares.values()):.0%} of "
+                f"{psutil.cpu_count() * 100}%")
 
 
 def contour(env: dict[str, str], *args: str) -> None:
@@ -169,11 +228,13 @@ def main() -> None:
             write_s = write_backlog(dsn, args.changes, args.tx_size)
             print(f"wrote {args.changes:,} changes in {args.changes // args.tx_size:,} "
                   f"transactions in {write_s:.1f}s", flush=True)
-            transport = transport_rate(dsn, "bench_raw", f"contour_{name}", args.changes)
+            with CpuMeter(env) as transport_cpu:
+                transport = transport_rate(dsn, "bench_raw", f"contour_{name}", args.changes)
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("SELECT pg_drop_replication_slot('bench_raw')")
             print(f"transport baseline: {transport:,.0f} changes/s", flush=True)
-            rate, _ = relay_rate(config, name, args.changes)
+            with CpuMeter(env) as relay_cpu:
+                rate, _ = relay_rate(config, name, args.changes)
             print(f"relay: {rate:,.0f} events/s", flush=True)
             delays = live_delay(config, name, args.rate, args.seconds)
         finally:
@@ -187,6 +248,8 @@ def main() -> None:
     print(f"  raw replication transport (ceiling)  {transport:>10,.0f} changes/s")
     print(f"  relay: commit → broker ack           {rate:>10,.0f} events/s")
     print(f"  ratio relay / transport              {rate / transport:>10.1%}")
+    print(f"  transport phase {transport_cpu.describe()}")
+    print(f"  relay phase     {relay_cpu.describe()}")
     print(f"live load {args.rate:,} changes/s for {args.seconds:.0f}s, "
           f"{len(delays):,} transactions:")
     print(f"  delay commit → broker ack  p50 {p(0.5) * 1000:,.0f} ms  "

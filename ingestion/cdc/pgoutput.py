@@ -249,11 +249,12 @@ class Keepalive:
     reply_requested: bool
 
 
-def decode_copy(data: bytes) -> XLogData | Keepalive:
-    """Decode one CopyData message of the replication stream ('w' or 'k')."""
+def decode_copy(data: bytes | memoryview) -> XLogData | Keepalive:
+    """Decode one CopyData message of the replication stream ('w' or 'k'); the payload is
+    copied once (bytes of a memoryview's slice)."""
     if data[0] == 0x77:  # 'w'
         start, end, ts = _XLOGDATA.unpack_from(data, 1)
-        return XLogData(start, end, ts, data[25:])
+        return XLogData(start, end, ts, bytes(data[25:]))
     if data[0] == 0x6B:  # 'k'
         end, ts, reply = _KEEPALIVE.unpack_from(data, 1)
         return Keepalive(end, ts, bool(reply))

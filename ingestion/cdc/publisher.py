@@ -106,10 +106,13 @@ class Publisher:
         truncate): its offset never holds a batch's confirmation (take_offsets)."""
         if topic not in self._topics:
             self.ensure_topic(topic)
-        extra = {} if landed else {"on_delivery": self._delivered_unlanded}
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, **extra)
+                if landed:  # (the hot path: positional arguments, the default callback)
+                    self.producer.produce(topic, value, key)
+                else:
+                    self.producer.produce(topic, value, key,
+                                          on_delivery=self._delivered_unlanded)
                 break
             except BufferError:  # local queue full: let librdkafka drain it
                 self.producer.poll(0.05)

@@ -197,6 +197,9 @@ class Catalog:
 
 
 _U32 = struct.Struct(">I").unpack_from
+#: messages handled between two checks of the clock (flush, heartbeat, metrics): at most a
+#: few milliseconds of work, read only when already received
+READ_BURST = 1000
 _DURABLE_FIELDS = ("durable_commit_lsn", "durable_end_lsn", "durable_tx_id", "durable_snapshot")
 
 
@@ -482,58 +485,66 @@ class Relay:
             if pending and tx is None and (unflushed >= self.max_batch
                                            or now - last_flush >= self.flush_interval):
                 confirm()
-            message = stream.read(timeout=0.05 if unflushed else 0.5)
-            if message is None:
+            messages = stream.read_many(0.05 if unflushed else 0.5, READ_BURST)
+            if not messages:
                 continue
-            if isinstance(message, pgoutput.Keepalive):
-                self.metrics.server_wal_end = message.wal_end
-                if tx is None and complete is None and unflushed == 0 and (
-                        self._confirmable(offsets) >= offsets.end_lsn):
-                    # idle: everything we published is confirmed, so the server may discard
-                    # WAL up to its end (keeps WAL from piling up on a quiet source)
-                    stream.send_status(max(message.wal_end, offsets.end_lsn))
-                elif message.reply_requested:
-                    stream.send_status(self._confirmable(offsets))
-                continue
-            self.metrics.server_wal_end = max(self.metrics.server_wal_end, message.wal_end)
-            payload = message.payload
-            if tx is not None and not skipping and payload[0] in FAST_KINDS:
-                sent = self._publish_fast(payload, tx, message.data_start, last_commit,
-                                          publisher)
-                if sent is not None:
-                    unflushed += sent
+            # (in stream order: the last one knows the newest end of the server's WAL)
+            self.metrics.server_wal_end = max(self.metrics.server_wal_end,
+                                              messages[-1].wal_end)
+            for message in messages:
+                if isinstance(message, pgoutput.Keepalive):
+                    if tx is None and complete is None and unflushed == 0 and (
+                            self._confirmable(offsets) >= offsets.end_lsn):
+                        # idle: everything we published is confirmed, so the server may
+                        # discard WAL up to its end (keeps WAL from piling up on a quiet
+                        # source)
+                        stream.send_status(max(message.wal_end, offsets.end_lsn))
+                    elif message.reply_requested:
+                        stream.send_status(self._confirmable(offsets))
                     continue
-            decoded = pgoutput.decode(payload)
-            if isinstance(decoded, pgoutput.Begin):
-                tx = decoded
-                skipping = decoded.final_lsn <= offsets.commit_lsn
-            elif isinstance(decoded, pgoutput.Commit):
-                if tx is not None and not skipping:
-                    complete = replace(offsets, commit_lsn=decoded.commit_lsn,
-                                       end_lsn=decoded.end_lsn, tx_id=tx.xid,
-                                       events=self.metrics.events_total)
-                    last_commit = decoded.commit_lsn
-                    unacked_commits.append(decoded.commit_time)
-                    self.metrics.transactions_total += 1
-                    self.metrics.last_commit_lsn = decoded.commit_lsn
-                    self.metrics.last_commit_ts_us = decoded.commit_time
-                tx = None
-                skipping = False
-            elif isinstance(decoded, pgoutput.Relation):
-                if source.captures(decoded.schema, decoded.table):
-                    name = f"{decoded.schema}.{decoded.table}"
-                    if offsets.tables is not None and name not in offsets.tables:
-                        offsets.tables.append(name)  # created since start: streamed whole
-                    catalog.complete(decoded)
-                    self.shapes[decoded.oid] = TableShape.build(decoded, source.name,
-                                                                catalog.type_info)
-                else:
-                    self.shapes[decoded.oid] = None
-            elif isinstance(decoded, (pgoutput.TypeInfo, pgoutput.Origin)) or decoded is None:
-                continue  # type names come from the catalog; origins are not filtered
-            elif tx is not None and not skipping:
-                unflushed += self._publish_change(decoded, tx, message.data_start, last_commit,
-                                                  publisher)
+                payload = message.payload
+                if tx is not None and not skipping and payload[0] in FAST_KINDS:
+                    sent = self._publish_fast(payload, tx, message.data_start, last_commit,
+                                              publisher)
+                    if sent is not None:
+                        unflushed += sent
+                        continue
+                decoded = pgoutput.decode(payload)
+                if isinstance(decoded, pgoutput.Begin):
+                    tx = decoded
+                    skipping = decoded.final_lsn <= offsets.commit_lsn
+                elif isinstance(decoded, pgoutput.Commit):
+                    if tx is not None and not skipping:
+                        complete = replace(offsets, commit_lsn=decoded.commit_lsn,
+                                           end_lsn=decoded.end_lsn, tx_id=tx.xid,
+                                           events=self.metrics.events_total)
+                        last_commit = decoded.commit_lsn
+                        unacked_commits.append(decoded.commit_time)
+                        self.metrics.transactions_total += 1
+                        self.metrics.last_commit_lsn = decoded.commit_lsn
+                        self.metrics.last_commit_ts_us = decoded.commit_time
+                    tx = None
+                    skipping = False
+                    if unflushed >= self.max_batch or (
+                            time.monotonic() - last_flush >= self.flush_interval):
+                        confirm()  # due, and between transactions: no need to end the burst
+                elif isinstance(decoded, pgoutput.Relation):
+                    if source.captures(decoded.schema, decoded.table):
+                        name = f"{decoded.schema}.{decoded.table}"
+                        if offsets.tables is not None and name not in offsets.tables:
+                            # created since the start: streamed whole
+                            offsets.tables.append(name)
+                        catalog.complete(decoded)
+                        self.shapes[decoded.oid] = TableShape.build(decoded, source.name,
+                                                                    catalog.type_info)
+                    else:
+                        self.shapes[decoded.oid] = None
+                elif isinstance(decoded, (pgoutput.TypeInfo, pgoutput.Origin)) or (
+                        decoded is None):
+                    continue  # type names come from the catalog; origins are not filtered
+                elif tx is not None and not skipping:
+                    unflushed += self._publish_change(decoded, tx, message.data_start,
+                                                      last_commit, publisher)
 
     # ------------------------------------------------------------------ durability
     def _acknowledged(self, position: Offsets, publisher: Publisher) -> None:

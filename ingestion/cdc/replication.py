@@ -39,6 +39,7 @@ class ReplicationStream:
         self.conn = connect(dsn, replication=True)
         self.pgconn = self.conn.pgconn
         self.streaming = False
+        self._ended: ReplicationError | None = None  # seen while reading ahead (read_many)
 
     def _exec(self, command: str) -> pq.abc.PGresult:
         result = self.pgconn.exec_(command.encode())
@@ -71,6 +72,8 @@ class ReplicationStream:
 
     def read(self, timeout: float) -> XLogData | Keepalive | None:
         """Next message, or None when nothing arrived within ``timeout`` seconds."""
+        if self._ended is not None:
+            raise self._ended
         size, data = self.pgconn.get_copy_data(1)  # async: 0 means "nothing buffered yet"
         if size == 0:
             ready, _, _ = select.select([self.pgconn.socket], [], [], timeout)
@@ -80,16 +83,39 @@ class ReplicationStream:
             size, data = self.pgconn.get_copy_data(1)
             if size == 0:
                 return None
+        if size < 0:
+            raise self._end(size)
+        return decode_copy(data)
+
+    def read_many(self, timeout: float, limit: int) -> list[XLogData | Keepalive]:
+        """The next message (waiting up to ``timeout`` seconds for it) and up to ``limit``
+        in all that are already received: the caller's per-read work is done once per
+        burst. An error after the first message is raised by the next read."""
+        first = self.read(timeout)
+        if first is None:
+            return []
+        messages = [first]
+        append = messages.append
+        get = self.pgconn.get_copy_data
+        while len(messages) < limit:
+            size, data = get(1)
+            if size <= 0:
+                if size < 0:
+                    self._ended = self._end(size)
+                break
+            append(decode_copy(data))
+        return messages
+
+    def _end(self, size: int) -> ReplicationError:
+        """The error of a stream that ended (``size`` -1) or failed (-2)."""
         if size == -1:
             result = self.pgconn.get_result()
             message = (result.error_message or b"").decode(errors="replace").strip() \
                 if result else ""
-            raise ReplicationError(f"replication stream ended: {message or 'server closed it'}")
-        if size == -2:
-            raise ReplicationError(
-                "replication stream error: "
-                + self.pgconn.error_message.decode(errors="replace").strip())
-        return decode_copy(bytes(data))
+            return ReplicationError(
+                f"replication stream ended: {message or 'server closed it'}")
+        return ReplicationError("replication stream error: "
+                                + self.pgconn.error_message.decode(errors="replace").strip())
 
     def send_status(self, flushed_lsn: int, reply: bool = False) -> None:
         """Confirm everything up to ``flushed_lsn``: the server may now discard that WAL."""
