@@ -83,9 +83,10 @@ class Batch:
     messages: int = 0
     broker_ts_ms: list[int] = field(default_factory=list)  # when the broker stored each message
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # highest per partition
-    #: per partition, (offset, source LSN) of its newest truncate: a position the relay can
-    #: check in the broker's log like a row's (a partition may hold nothing but a truncate)
-    truncates: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    #: per partition, (offset, source LSN) of its newest message that lands no raw row but
+    #: has a source LSN (a truncate, or a dead letter): a position the relay can check in the
+    #: broker's log like a row's (a partition may hold nothing else)
+    rowless: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
 
 class Loader:
@@ -201,7 +202,7 @@ class Loader:
         if op == "t":
             self.truncates += 1
             if isinstance(lsn, int):
-                batch.truncates[(topic, partition)] = (offset, lsn)
+                batch.rowless[(topic, partition)] = (offset, lsn)
             return
         row = payload.get("before" if op == "d" else "after")
         ts_us = source.get("ts_us") or (source.get("ts_ms") or 0) * 1000
@@ -239,6 +240,9 @@ class Loader:
             batch.dead.append([topic, partition, offset,
                                key.decode(errors="replace") if key is not None else None,
                                value.decode(errors="replace"), str(exc), datetime.now(UTC)])
+            lsn = message_lsn(value)
+            if lsn is not None:  # stored in raw._dead_letters: it can be a probe too
+                batch.rowless[(topic, partition)] = (offset, lsn)
 
     def flush(self, batch: Batch) -> None:
         """Insert the batch, then advance the positions (what the loop does, in one call)."""
@@ -282,7 +286,7 @@ class Loader:
                 if row[-4] > lsn:
                     self.positions[tp] = (offset, row[-4])
                 self.probes[tp] = (row[-2], row[-4])  # rows are in offset order
-        for tp, (offset, lsn) in batch.truncates.items():
+        for tp, (offset, lsn) in batch.rowless.items():
             if offset > self.probes.get(tp, (-1, 0))[0]:
                 self.probes[tp] = (offset, lsn)
         if batch.dead:

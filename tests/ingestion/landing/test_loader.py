@@ -98,18 +98,21 @@ def test_every_op_versions_delete_reinsert_and_new_column(feed: Feed, loader: Lo
     assert loader.dead_letters == 0
 
 
-def test_a_partition_holding_only_a_truncate_gets_a_landed_probe(feed: Feed,
-                                                                 loader: Loader) -> None:
+def test_partitions_holding_only_a_truncate_or_a_dead_letter_get_a_landed_probe(
+        feed: Feed, loader: Loader) -> None:
     """The relay (confirmation "landed") trusts a partition's landed offset only once the
     broker's message at the probe offset carries the probe's LSN. A partition whose only
     message is a truncate (``dialer seed --replace``) once had no probe: its batch never
     became durable, the slot was never confirmed again and PostgreSQL invalidated it after
-    4 GB of WAL under load (found by bench_sustained)."""
-    feed.create("calls", partitions=2)
+    4 GB of WAL under load (found by bench_sustained). A dead letter with a source LSN is
+    stored too (``raw._dead_letters``), and serves the same way."""
+    feed.create("calls", partitions=3)
     truncate = {**event("t", 77, table="calls"), "before": None}
     feed.send("calls", None, truncate, partition=0)
     feed.send("calls", {"id": 1}, event("c", 80, after={"id": 1, "name": "a"}, table="calls"),
               partition=1)
+    unknown_op = {**event("c", 90, after={"id": 2, "name": "b"}, table="calls"), "op": "x"}
+    feed.send("calls", {"id": 2}, unknown_op, partition=2)
     feed.flush()
     client = clickhouse_client(feed.config)
 
@@ -120,9 +123,9 @@ def test_a_partition_holding_only_a_truncate_gets_a_landed_probe(feed: Feed,
             "GROUP BY partition ORDER BY partition",
             parameters={"t": feed.topic("calls")}).result_rows
 
-    wait_for(lambda: len(probes()) == 2, timeout=60, explain=lambda: str(probes()))
-    assert probes() == [(0, 0, 0, 77), (1, 0, 0, 80)]
-    assert loader.truncates == 1
+    wait_for(lambda: len(probes()) == 3, timeout=60, explain=lambda: str(probes()))
+    assert probes() == [(0, 0, 0, 77), (1, 0, 0, 80), (2, 0, 0, 90)]
+    assert (loader.truncates, loader.dead_letters) == (1, 1)
 
 
 def test_a_column_of_nulls_takes_the_source_columns_type(feed: Feed, services: Stack) -> None:
