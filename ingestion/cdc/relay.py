@@ -452,6 +452,13 @@ class Relay:
         last_heartbeat = 0.0
         last_metrics = 0.0
 
+        def flush_due(now: float) -> bool:
+            """Something to confirm, between transactions, and a full batch or the flush
+            interval passed."""
+            pending = unflushed or complete is not None
+            return bool(pending and tx is None and (
+                unflushed >= self.max_batch or now - last_flush >= self.flush_interval))
+
         def confirm() -> None:
             nonlocal complete, unflushed, last_flush
             publisher.flush(abort=self._broker_lost)
@@ -481,9 +488,7 @@ class Relay:
                     self._take_durable(stream, offsets)
                 self._write_metrics(idle)
                 last_metrics = now
-            pending = unflushed or complete is not None
-            if pending and tx is None and (unflushed >= self.max_batch
-                                           or now - last_flush >= self.flush_interval):
+            if flush_due(now):
                 confirm()
             messages = stream.read_many(0.05 if unflushed else 0.5, READ_BURST)
             if not messages:
@@ -525,9 +530,8 @@ class Relay:
                         self.metrics.last_commit_ts_us = decoded.commit_time
                     tx = None
                     skipping = False
-                    if unflushed >= self.max_batch or (
-                            time.monotonic() - last_flush >= self.flush_interval):
-                        confirm()  # due, and between transactions: no need to end the burst
+                    if flush_due(time.monotonic()):
+                        confirm()  # between transactions: no need to end the burst
                 elif isinstance(decoded, pgoutput.Relation):
                     if source.captures(decoded.schema, decoded.table):
                         name = f"{decoded.schema}.{decoded.table}"
