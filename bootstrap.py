@@ -14,6 +14,9 @@ under .venvs/ (CONTOUR_VENVS_DIR), because their dependencies conflict:
     dbt       dbt-core 1.11 + dbt-postgres (dbt-core 1.12 cannot be installed offline)
     superset  Apache Superset 6
 
+Then the CDC relay's optional native row codec is compiled when a C compiler is present
+(without one the relay runs its pure-Python fast path; see ingestion/cdc/rowcodec.py).
+
 Every environment is installed exactly from requirements/<name>.lock with uv (itself pinned) and
 re-installed only when its lock file changes, so running this again is cheap and idempotent.
 Standard library only: this file runs before anything is installed.
@@ -116,7 +119,19 @@ def setup() -> Path:
     uv = ensure_uv()
     for name in ENVIRONMENTS:
         ensure_env(name, uv)
-    return venvs_dir() / "core"
+    core = venvs_dir() / "core"
+    build_row_codec(core)
+    return core
+
+
+def build_row_codec(core: Path) -> None:
+    """The CDC relay's optional native row codec (ingestion/cdc/rowcodec.c): built when a C
+    compiler and the Python headers exist, else the relay runs its pure-Python fast path."""
+    result = subprocess.run([str(core / "bin" / "python"), "-m", "ingestion.cdc.rowcodec"],
+                            cwd=ROOT, capture_output=True, text=True)
+    message = (result.stdout + result.stderr).strip() or f"exit {result.returncode}"
+    if result.returncode != 0 or not message.startswith("native row codec up to date"):
+        log(message)
 
 
 def ensure_browser() -> None:

@@ -2,6 +2,7 @@
 
     .venvs/core/bin/python bench/bench_cdc.py [--changes 1000000] [--tx-size 1000]
                                               [--rate 5000] [--seconds 30]
+                                              [--no-python-codec]
 
 Starts its own PostgreSQL and broker (`contour up postgres kafka`, private state folder, free
 ports), then:
@@ -10,7 +11,10 @@ ports), then:
 2. transport baseline: reads the same WAL through a second pgoutput slot, counting change
    messages without decoding them — the machine's ceiling for logical replication;
 3. relay: publishes the same backlog (decode → Debezium JSON → Kafka, acks=all) and reports
-   events/s from the first to the last broker acknowledgement, and the ratio to (2);
+   events/s from the first to the last broker acknowledgement, and the ratio to (2); the
+   relay writes rows with the native row codec when it is built (ingestion/cdc/rowcodec.py),
+   and then, for comparison, publishes a second backlog of the same size with the
+   pure-Python row codec (--no-python-codec skips it);
 4. delay: writes --rate changes/s (50 transactions/s, from another process) for --seconds with
    the relay running; the relay measures each transaction's commit → broker acknowledgement.
 
@@ -108,10 +112,10 @@ def contour(env: dict[str, str], *args: str) -> None:
                    capture_output=True)
 
 
-def write_backlog(dsn: str, changes: int, tx_size: int) -> float:
+def write_backlog(dsn: str, changes: int, tx_size: int, start: int = 0) -> float:
     started = time.monotonic()
     with psycopg.connect(dsn) as conn:
-        for first in range(0, changes, tx_size):
+        for first in range(start, start + changes, tx_size):
             conn.execute(
                 "INSERT INTO calls SELECT g, g %% 7, '+7900' || g, 'answered', now(), g %% 300 "
                 "FROM generate_series(%s::bigint, %s::bigint) g", (first, first + tx_size - 1))
@@ -137,8 +141,12 @@ def transport_rate(dsn: str, slot: str, publication: str, changes: int) -> float
     return changes / elapsed
 
 
-def relay_rate(config: Config, name: str, changes: int) -> tuple[float, Relay]:
+def relay_rate(config: Config, name: str, changes: int, python_codec: bool = False,
+               ) -> tuple[float, Relay]:
     relay = Relay(config.cdc_source(name), config.kafka_bootstrap)
+    if python_codec:  # the pure-Python row reader, as on a machine without a C compiler
+        relay.row_codec = None
+        relay.metrics.row_codec = "python"
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     started = time.monotonic()
@@ -202,7 +210,10 @@ def main() -> None:
     parser.add_argument("--tx-size", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=5000, help="changes/s for the delay run")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--no-python-codec", dest="python_codec", action="store_false",
+                        help="skip the second relay run with the pure-Python row codec")
     args = parser.parse_args()
+    python_rate = None
 
     with tempfile.TemporaryDirectory(prefix="contour-bench-cdc-") as tmp:
         name = "benchcdc"
@@ -234,8 +245,14 @@ def main() -> None:
                 conn.execute("SELECT pg_drop_replication_slot('bench_raw')")
             print(f"transport baseline: {transport:,.0f} changes/s", flush=True)
             with CpuMeter(env) as relay_cpu:
-                rate, _ = relay_rate(config, name, args.changes)
-            print(f"relay: {rate:,.0f} events/s", flush=True)
+                rate, relay = relay_rate(config, name, args.changes)
+            codec = relay.metrics.row_codec
+            print(f"relay ({codec} row codec): {rate:,.0f} events/s", flush=True)
+            if args.python_codec and codec != "python":
+                write_backlog(dsn, args.changes, args.tx_size, start=args.changes)
+                python_rate, _ = relay_rate(config, name, args.changes, python_codec=True)
+                print(f"relay (python row codec, a second backlog of the same size): "
+                      f"{python_rate:,.0f} events/s", flush=True)
             delays = live_delay(config, name, args.rate, args.seconds)
         finally:
             contour(env, "down")
@@ -246,8 +263,11 @@ def main() -> None:
     print()
     print(f"CDC relay, {args.changes:,} row changes in transactions of {args.tx_size:,}")
     print(f"  raw replication transport (ceiling)  {transport:>10,.0f} changes/s")
-    print(f"  relay: commit → broker ack           {rate:>10,.0f} events/s")
+    print(f"  relay: commit → broker ack           {rate:>10,.0f} events/s  ({codec} row codec)")
     print(f"  ratio relay / transport              {rate / transport:>10.1%}")
+    if python_rate is not None:
+        print(f"  relay, pure-Python row codec         {python_rate:>10,.0f} events/s  "
+              f"({python_rate / transport:.1%}; native ×{rate / python_rate:.2f})")
     print(f"  transport phase {transport_cpu.describe()}")
     print(f"  relay phase     {relay_cpu.describe()}")
     print(f"live load {args.rate:,} changes/s for {args.seconds:.0f}s, "

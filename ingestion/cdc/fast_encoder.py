@@ -11,6 +11,9 @@ less Python per event (BENCHMARKS.md, CDC relay):
   reference envelope with markers in the varying places (the row, the LSN, the event time),
   so it is the reference's layout by construction; each event fills it with ``%``.
 
+The row's JSON is written by the native row codec (:mod:`.rowcodec`, C) when it is built,
+else by the generated reader and orjson; both give the same bytes.
+
 Anything unusual (an unchanged TOAST value, an old tuple, a value the converter refuses, a
 column count that does not match the shape) makes :meth:`FastEncoder.encode` return None and
 the caller takes the reference path, which logs and counts exactly as before. Tests compare
@@ -24,11 +27,14 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ingestion.cdc import rowcodec
 from ingestion.cdc.envelope import SourcePosition
+from ingestion.cdc.typemap import NATIVE_KINDS
 
 if TYPE_CHECKING:
     from ingestion.cdc.envelope import EnvelopeBuilder, TableShape
@@ -41,11 +47,12 @@ _OPS = {_INSERT: "c", _UPDATE: "u"}
 FAST_KINDS = frozenset(_OPS)
 #: what the reference envelope is serialized with, to find the varying places in its bytes
 _MARKS = {"after": "\x01after\x01", "lsn": "\x01lsn\x01", "ms": "\x01ms\x01",
-          "us": "\x01us\x01", "ns": "\x01ns\x01"}
+          "us": "\x01us\x01", "ns": "\x01ns\x01", "key": "\x01key\x01"}
 
 #: a marker as a whole JSON string, or inside one (the LSN in ``source.sequence``)
 _MARK = re.compile(rb'"\\u0001(\w+)\\u0001"|\\u0001(\w+)\\u0001')
 _SLOTS = ["after", "lsn", "lsn", "ms", "us", "ns"]
+_AUTO: Any = object()
 
 _U32 = struct.Struct(">I").unpack_from
 
@@ -95,15 +102,38 @@ def compile_row_reader(shape: TableShape) -> RowReader:
     return namespace["read"]  # type: ignore[no-any-return]
 
 
-class FastEncoder:
-    """Inserts and updates of one table shape to (key, value) bytes, as the reference."""
+def native_spec(shape: TableShape, key_index: list[int]) -> tuple[object, ...]:
+    """What ``rowcodec.c``'s ``encode`` needs to know of a shape (its header comment)."""
+    kinds, prefixes, nulls, converters = [], [], [], []
+    for i, (name, convert, fallback) in enumerate(shape._converters):
+        kinds.append("s" if convert is None else NATIVE_KINDS.get(convert, "p"))
+        prefixes.append((b"," if i else b"{") + orjson.dumps(name) + b":")
+        nulls.append(orjson.dumps(fallback))
+        converters.append(convert)
+    names = [prefix[1:] for prefix in prefixes]
+    key_prefixes = tuple((b"," if k else b"{") + names[i] for k, i in enumerate(key_index))
+    return ("".join(kinds).encode(), tuple(prefixes), tuple(nulls), tuple(converters),
+            tuple(key_index), key_prefixes, orjson.dumps)
 
-    def __init__(self, shape: TableShape, builder: EnvelopeBuilder) -> None:
+
+class FastEncoder:
+    """Inserts and updates of one table shape to (key, value) bytes, as the reference.
+
+    ``native`` is the built row codec module; by default the one :func:`rowcodec.load`
+    finds, and None runs the pure-Python reader."""
+
+    def __init__(self, shape: TableShape, builder: EnvelopeBuilder,
+                 native: ModuleType | None = _AUTO) -> None:
         self.shape = shape
         self.builder = builder
-        self.read_row = compile_row_reader(shape)
+        self.native = rowcodec.load() if native is _AUTO else native
         columns = shape.relation.columns
         self.key_names = [columns[i].name for i in shape.key_index]
+        if self.native is not None:
+            self._spec = native_spec(shape, list(shape.key_index))
+        else:
+            self.read_row = compile_row_reader(shape)
+        self._key_template = self._keyed() if self.key_names else None
         self._tx: tuple[int | None, int, int] | None = None
         self._templates: dict[int, bytes] = {}
         self.fallbacks = 0  # messages handed back to the reference path
@@ -116,11 +146,11 @@ class FastEncoder:
         if payload[5] != _NEW_TUPLE:
             self.fallbacks += 1
             return None  # an update with the old key or row
-        try:
-            row = self.read_row(payload, 6)
-        except (Fallback, ValueError, TypeError, OverflowError):
+        encoded = self._row(payload)
+        if encoded is None:
             self.fallbacks += 1
             return None
+        row, key = encoded
         tx = (tx_id, commit_time, last_commit)
         if tx != self._tx:
             self._tx = tx
@@ -129,13 +159,32 @@ class FastEncoder:
         if template is None:
             template = self._templates[kind] = self._template(
                 _OPS[kind], SourcePosition(lsn, commit_lsn, last_commit, tx_id, commit_time))
-        key = None
-        if self.key_names:
-            key = self.builder.encode_key(self.shape, {name: row[name]
-                                                       for name in self.key_names})
+        if key is not None and self._key_template is not None:
+            key = self._key_template % key
         now_us = time.time_ns() // 1000
-        return key, template % (orjson.dumps(row), lsn, lsn, now_us // 1000, now_us,
-                                now_us * 1000)
+        return key, template % (row, lsn, lsn, now_us // 1000, now_us, now_us * 1000)
+
+    def _row(self, payload: bytes) -> tuple[bytes, bytes | None] | None:
+        """The JSON of the row and of its key's columns, or None to fall back."""
+        if self.native is not None:
+            return self.native.encode(self._spec, payload, 6)  # type: ignore[no-any-return]
+        try:
+            row = self.read_row(payload, 6)
+        except (Fallback, ValueError, TypeError, OverflowError):
+            return None
+        key = orjson.dumps({name: row[name] for name in self.key_names}) \
+            if self.key_names else None
+        return orjson.dumps(row), key
+
+    def _keyed(self) -> bytes | None:
+        """The reference key with a ``%b`` slot for its columns' JSON; None when the key is
+        that JSON alone (no schemas)."""
+        marked = self.builder.encode_key(self.shape, _MARKS["key"])  # type: ignore[arg-type]
+        assert marked is not None
+        template = marked.replace(b"%", b"%%").replace(b'"\\u0001key\\u0001"', b"%b")
+        if template.count(b"%b") != 1:
+            raise AssertionError(f"the key's layout changed: {marked!r}")
+        return None if template == b"%b" else template
 
     def _template(self, op: str, pos: SourcePosition) -> bytes:
         """The reference value of this transaction and operation with ``%`` slots, in the

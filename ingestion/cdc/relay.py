@@ -44,7 +44,7 @@ import psycopg
 
 from contour.config import CdcSource
 from contour.errors import ContourError
-from ingestion.cdc import pgoutput
+from ingestion.cdc import pgoutput, rowcodec
 from ingestion.cdc.durability import Durability, LandedPositions
 from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
 from ingestion.cdc.fast_encoder import FAST_KINDS, FastEncoder
@@ -90,6 +90,8 @@ class Metrics:
     #: inserts and updates the fast path handed to the reference path (unchanged TOAST, old
     #: tuples, odd values); a high count means a slower relay, not a wrong one
     fast_path_fallbacks: int = 0
+    #: what writes the fast path's rows: "native" (rowcodec.c, built) or "python"
+    row_codec: str = "python"
     slot_invalidations: int = 0  # slots PostgreSQL invalidated (each followed by a snapshot)
     confirm: str = "broker"  # what confirms a position: the broker's ack, or the landing
     durable_lsn: int = 0  # end of the last transaction stored downstream ("landed")
@@ -123,7 +125,7 @@ class Metrics:
             "server_wal_end": pgoutput.lsn_to_str(self.server_wal_end),
             "lag_bytes": lag_bytes, "lag_seconds": round(lag_s, 3), "snapshot": self.snapshot,
             "values_published_as_text": self.conversion_errors,
-            "fast_path_fallbacks": self.fast_path_fallbacks,
+            "fast_path_fallbacks": self.fast_path_fallbacks, "row_codec": self.row_codec,
             "slot_invalidations": self.slot_invalidations,
             "confirm": self.confirm, "durable_lsn": pgoutput.lsn_to_str(self.durable_lsn),
             "pending_batches": self.pending_batches,
@@ -230,6 +232,9 @@ class Relay:
         self.on_event = on_event
         self.shapes: dict[int, TableShape | None] = {}  # None: relation not captured
         self.fast: dict[int, FastEncoder] = {}  # the hot path's encoders, by relation
+        #: the native row codec when it is built (rowcodec.py), else the Python reader
+        self.row_codec = rowcodec.load()
+        self.metrics.row_codec = "native" if self.row_codec is not None else "python"
 
     # ------------------------------------------------------------------ public
     def run(self, stop: threading.Event, retry_delay: float = 2.0) -> None:
@@ -438,7 +443,8 @@ class Relay:
                 stream: ReplicationStream, publisher: Publisher, offsets: Offsets) -> None:
         source = self.source
         stream.start(source.slot, source.publication, offsets.end_lsn)
-        log.info("cdc %s: streaming from %s", source.name, pgoutput.lsn_to_str(offsets.end_lsn))
+        log.info("cdc %s: streaming from %s (row codec: %s)", source.name,
+                 pgoutput.lsn_to_str(offsets.end_lsn), self.metrics.row_codec)
         self.metrics.confirmed_lsn = self._confirmable(offsets)
         self.shapes.clear()
         self.fast.clear()
@@ -639,7 +645,7 @@ class Relay:
             return 0 if oid in self.shapes else None  # not captured, or not described yet
         encoder = self.fast.get(oid)
         if encoder is None or encoder.shape is not shape:
-            encoder = self.fast[oid] = FastEncoder(shape, self.envelopes)
+            encoder = self.fast[oid] = FastEncoder(shape, self.envelopes, self.row_codec)
         encoded = encoder.encode(payload, lsn, tx.xid, tx.final_lsn, tx.commit_time,
                                  last_commit)
         if encoded is None:

@@ -222,6 +222,8 @@ _BUILTIN: dict[int, FieldType] = {
     1186: FieldType(_micro_duration, "int64", "io.debezium.time.MicroDuration"),
     869: STRING, 650: STRING, 829: STRING, 790: FieldType(_identity, "string"),
 }
+#: converters the native row codec (rowcodec.c) implements itself, by its letter for them
+NATIVE_KINDS: dict[Converter, str] = {int: "i", _bool: "b", _zoned_timestamp: "z"}
 _MICRO_TIMESTAMP = FieldType(_micro_timestamp, "int64", "io.debezium.time.MicroTimestamp")
 _MILLI_TIMESTAMP = FieldType(_milli_timestamp, "int64", "io.debezium.time.Timestamp")
 _MICRO_TIME = _BUILTIN[1083]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import struct
 import time
+from types import ModuleType
 
 import orjson
 import pytest
 
-from ingestion.cdc import pgoutput
+from ingestion.cdc import pgoutput, rowcodec
 from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
 from ingestion.cdc.fast_encoder import FastEncoder, compile_row_reader
 from ingestion.cdc.pgoutput import UNCHANGED_TOAST, Column, Relation
@@ -59,11 +61,12 @@ def _update(*values: object, old: tuple[bytes, tuple[object, ...]] | None = None
     return head + b"N" + tuple_data(*values)
 
 
-def _both(shape: TableShape, builder: EnvelopeBuilder, payload: bytes, lsn: int = 0x1A2B3C,
+def _both(shape: TableShape, builder: EnvelopeBuilder, payload: bytes,
+          codec: ModuleType | None, lsn: int = 0x1A2B3C,
           ) -> tuple[tuple[bytes | None, bytes] | None, tuple[bytes | None, bytes]]:
     """(fast path's key and value, reference path's key and value) of one message."""
     tx = pgoutput.Begin(0x1A3000, 1_764_999_999_000_001, 771)
-    fast = FastEncoder(shape, builder).encode(payload, lsn, tx.xid, tx.final_lsn,
+    fast = FastEncoder(shape, builder, codec).encode(payload, lsn, tx.xid, tx.final_lsn,
                                               tx.commit_time, 0x190000)
     change = pgoutput.decode(payload)
     assert isinstance(change, (pgoutput.Insert, pgoutput.Update))
@@ -74,18 +77,33 @@ def _both(shape: TableShape, builder: EnvelopeBuilder, payload: bytes, lsn: int 
     return fast, reference
 
 
+@pytest.fixture(params=["python", "native"])
+def codec(request: pytest.FixtureRequest) -> ModuleType | None:
+    """Each test runs on both row codecs: the pure-Python reader and the C one."""
+    if request.param == "python":
+        return None
+    native = rowcodec.load()
+    if native is None:
+        if rowcodec.compiler() is None:
+            pytest.skip("no C compiler here, so the native row codec cannot be built")
+        pytest.fail("a C compiler exists but the native row codec is not built (or is "
+                    "stale): run `python3 bootstrap.py setup`")
+    return native
+
+
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "time_ns", lambda: NOW_NS)
 
 
 @pytest.mark.parametrize("schemas_enable", [False, True])
-def test_inserts_and_updates_are_the_reference_bytes(schemas_enable: bool) -> None:
+def test_inserts_and_updates_are_the_reference_bytes(schemas_enable: bool,
+                                                     codec: ModuleType | None) -> None:
     shape = _shape()
     builder = EnvelopeBuilder("src%d", 'db"1', schemas_enable)
     values = [text for _, text in COLUMNS]
     for payload in (_insert(*values), _update(*values)):
-        fast, reference = _both(shape, builder, payload)
+        fast, reference = _both(shape, builder, payload, codec)
         assert fast == reference
     value = orjson.loads(fast[1])  # type: ignore[index]
     payload_value = value["payload"] if schemas_enable else value
@@ -94,27 +112,28 @@ def test_inserts_and_updates_are_the_reference_bytes(schemas_enable: bool) -> No
     assert payload_value["ts_us"] == NOW_NS // 1000
 
 
-def test_nulls_take_the_reference_fallbacks() -> None:
+def test_nulls_take_the_reference_fallbacks(codec: ModuleType | None) -> None:
     shape = _shape()
     builder = EnvelopeBuilder("src", "db")
     values = [None] * len(COLUMNS)
     values[0] = "1"
-    fast, reference = _both(shape, builder, _insert(*values))
+    fast, reference = _both(shape, builder, _insert(*values), codec)
     assert fast == reference
     after = orjson.loads(fast[1])["after"]  # type: ignore[index]
     assert (after["small"], after["flag"], after["status"], after["n"]) == (0, False, "", None)
 
 
-def test_a_table_without_a_primary_key_has_no_key() -> None:
+def test_a_table_without_a_primary_key_has_no_key(codec: ModuleType | None) -> None:
     shape = _shape([Column("a", 25, -1, False), Column("b", 23, -1, False)], key=[])
-    fast, reference = _both(shape, EnvelopeBuilder("src", "db"), _insert("x", "1"))
+    fast, reference = _both(shape, EnvelopeBuilder("src", "db"), _insert("x", "1"), codec)
     assert fast == reference
     assert fast is not None and fast[0] is None
 
 
-def test_one_transaction_shares_a_template_and_the_next_gets_its_own() -> None:
+def test_one_transaction_shares_a_template_and_the_next_gets_its_own(
+        codec: ModuleType | None) -> None:
     shape = _shape([Column("id", 23, -1, True, not_null=True)])
-    encoder = FastEncoder(shape, EnvelopeBuilder("src", "db"))
+    encoder = FastEncoder(shape, EnvelopeBuilder("src", "db"), codec)
     first = [encoder.encode(_insert(str(i)), 100 + i, 7, 200, 1_000_000, 50) for i in range(3)]
     second = encoder.encode(_insert("9"), 300, 8, 400, 2_000_000, 200)
     sources = [orjson.loads(v)["source"] for _, v in (*first, second)]  # type: ignore[misc]
@@ -133,9 +152,10 @@ def test_one_transaction_shares_a_template_and_the_next_gets_its_own() -> None:
     ("unknown tuple kind", b"I" + struct.pack(">I", OID) + b"N" + struct.pack(">h", 2)
      + b"t" + struct.pack(">i", 1) + b"1" + b"?"),
 ])
-def test_what_the_fast_path_hands_back_to_the_reference(case: str, payload: bytes) -> None:
+def test_what_the_fast_path_hands_back_to_the_reference(case: str, payload: bytes,
+                                                        codec: ModuleType | None) -> None:
     shape = _shape([Column("id", 23, -1, True, not_null=True), Column("s", 25, -1, False)])
-    assert FastEncoder(shape, EnvelopeBuilder("src", "db")).encode(
+    assert FastEncoder(shape, EnvelopeBuilder("src", "db"), codec).encode(
         payload, 1, 2, 3, 4, 5) is None, case
 
 
@@ -146,3 +166,74 @@ def test_generated_reader_reads_what_the_decoder_reads() -> None:
     data = b"xx" + tuple_data(*values)
     decoded, _ = pgoutput._tuple(data, 2)
     assert read(data, 2) == shape.row(decoded)
+
+
+#: the columns of the randomized comparison: one of each kind the native codec writes itself
+#: ('i' integers, 's' text, 'b' boolean, 'z' timestamptz) and some it hands to Python
+RANDOM_COLUMNS = [Column("id", 20, -1, True, not_null=True), Column("k2", 25, -1, True),
+                  Column("n", 23, -1, False), Column("t", 25, -1, False),
+                  Column("flag", 16, -1, False), Column("at", 1184, -1, False),
+                  Column("amount", 1700, 655366, False), Column("f", 701, -1, False),
+                  Column("tags", 1009, -1, False)]
+EDGE_VALUES: dict[str, list[str | None]] = {
+    "n": ["0", "-1", "2147483647", "-2147483648", "007", "-0", "+5", " 5", None],
+    "t": ["".join(map(chr, range(128))), "é", "✓", "😀", "\u2028", '%"\\', "", None],
+    "flag": ["t", "f", "x", None],
+    "at": ["2024-01-02 03:04:05+00", "2024-01-02 03:04:05.5+00",
+           "2024-01-02 03:04:05.100000+00", "2024-01-02 03:04:05.000000+00",
+           "2024-01-02 03:04:05+05:30", "2024-01-02 03:04:05.25-08", "infinity", "-infinity",
+           None],
+    "amount": ["12.50", "-0.01", "NaN", None],
+    "f": ["1.5", "-0", "NaN", "Infinity", "1e-320", None],
+    "tags": ['{a,"b c",NULL}', "{}", None],
+}
+
+
+def _random_text(rng: random.Random) -> str:
+    alphabet = [chr(c) for c in range(128)] + ["é", "ß", "✓", "€", "😀", "\u2028", "\ufffd"]
+    return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+
+
+def _random_row(rng: random.Random, i: int) -> list[str | None]:
+    row: list[str | None] = [str(i), _random_text(rng)]
+    for column in RANDOM_COLUMNS[2:]:
+        edges = EDGE_VALUES[column.name]
+        if rng.random() < 0.5:
+            row.append(rng.choice(edges))
+        elif column.name == "n":
+            row.append(str(rng.randrange(-2**31, 2**31)))
+        elif column.name == "t":
+            row.append(_random_text(rng))
+        elif column.name == "at":
+            row.append(f"20{rng.randrange(10, 40)}-0{rng.randrange(1, 10)}-1{rng.randrange(10)} "
+                       f"1{rng.randrange(10)}:3{rng.randrange(10)}:0{rng.randrange(10)}."
+                       f"{rng.randrange(10**6):06d}+00")
+        else:
+            row.append(rng.choice(edges))
+    return row
+
+
+@pytest.mark.parametrize("schemas_enable", [False, True])
+def test_random_rows_are_the_reference_bytes(schemas_enable: bool,
+                                             codec: ModuleType | None) -> None:
+    """Seeded random rows (every ASCII character, non-ASCII of each UTF-8 length, integers
+    and timestamps in and out of their canonical forms, NULLs) give the reference's bytes,
+    with a two-column key."""
+    shape = _shape(RANDOM_COLUMNS, key=["id", "k2"])
+    builder = EnvelopeBuilder("src", "db", schemas_enable)
+    rng = random.Random(5)
+    for i in range(1500):
+        fast, reference = _both(shape, builder, _insert(*_random_row(rng, i)), codec)
+        assert fast == reference, i
+    assert orjson.loads(fast[0])  # type: ignore[index, arg-type]
+
+
+@pytest.mark.parametrize("raw", [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                                 b"ok\xe2\x82"])
+def test_text_that_is_not_utf8_goes_to_the_reference(raw: bytes,
+                                                     codec: ModuleType | None) -> None:
+    """Overlong forms, surrogates, code points above U+10FFFF and cut sequences: the strict
+    decoder refuses them, so the fast path hands them back (the reference logs them)."""
+    shape = _shape([Column("id", 23, -1, True, not_null=True), Column("s", 25, -1, False)])
+    assert FastEncoder(shape, EnvelopeBuilder("src", "db"), codec).encode(
+        _insert("1", raw), 1, 2, 3, 4, 5) is None

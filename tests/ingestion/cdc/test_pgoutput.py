@@ -23,7 +23,8 @@ from ingestion.cdc.pgoutput import (
 
 
 def tuple_data(*values: object) -> bytes:
-    """TupleData of pgoutput: None is null, UNCHANGED_TOAST unchanged, the rest text."""
+    """TupleData of pgoutput: None is null, UNCHANGED_TOAST unchanged, bytes as they are, the
+    rest as text."""
     out = struct.pack(">h", len(values))
     for value in values:
         if value is None:
@@ -31,7 +32,7 @@ def tuple_data(*values: object) -> bytes:
         elif value is UNCHANGED_TOAST:
             out += b"u"
         else:
-            raw = str(value).encode()
+            raw = value if isinstance(value, bytes) else str(value).encode()
             out += b"t" + struct.pack(">i", len(raw)) + raw
     return out
 
