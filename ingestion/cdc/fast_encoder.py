@@ -133,9 +133,11 @@ class FastEncoder:
             self._spec = native_spec(shape, list(shape.key_index))
         else:
             self.read_row = compile_row_reader(shape)
-        self._key_template = self._keyed() if self.key_names else None
+        self._key_pieces = self._key_layout() if self.key_names else None
+        self._key_template = None if self._key_pieces is None else \
+            _percent(list(self._key_pieces), [b"%b"])
         self._tx: tuple[int | None, int, int] | None = None
-        self._templates: dict[int, bytes] = {}
+        self._templates: dict[int, tuple[tuple[bytes, ...], bytes]] = {}
         self.fallbacks = 0  # messages handed back to the reference path
 
     def encode(self, payload: bytes, lsn: int, tx_id: int | None, commit_lsn: int,
@@ -146,11 +148,6 @@ class FastEncoder:
         if payload[5] != _NEW_TUPLE:
             self.fallbacks += 1
             return None  # an update with the old key or row
-        encoded = self._row(payload)
-        if encoded is None:
-            self.fallbacks += 1
-            return None
-        row, key = encoded
         tx = (tx_id, commit_time, last_commit)
         if tx != self._tx:
             self._tx = tx
@@ -159,49 +156,69 @@ class FastEncoder:
         if template is None:
             template = self._templates[kind] = self._template(
                 _OPS[kind], SourcePosition(lsn, commit_lsn, last_commit, tx_id, commit_time))
-        if key is not None and self._key_template is not None:
-            key = self._key_template % key
         now_us = time.time_ns() // 1000
-        return key, template % (row, lsn, lsn, now_us // 1000, now_us, now_us * 1000)
-
-    def _row(self, payload: bytes) -> tuple[bytes, bytes | None] | None:
-        """The JSON of the row and of its key's columns, or None to fall back."""
         if self.native is not None:
-            return self.native.encode(self._spec, payload, 6)  # type: ignore[no-any-return]
+            encoded = self.native.encode(self._spec, payload, 6, template[0], self._key_pieces,
+                                         lsn, now_us)
+        else:
+            encoded = self._encode_python(payload, template[1], lsn, now_us)
+        if encoded is None:
+            self.fallbacks += 1
+        return encoded  # type: ignore[no-any-return]
+
+    def _encode_python(self, payload: bytes, template: bytes, lsn: int, now_us: int,
+                       ) -> tuple[bytes | None, bytes] | None:
         try:
             row = self.read_row(payload, 6)
         except (Fallback, ValueError, TypeError, OverflowError):
             return None
-        key = orjson.dumps({name: row[name] for name in self.key_names}) \
-            if self.key_names else None
-        return orjson.dumps(row), key
+        key = None
+        if self.key_names:
+            key = orjson.dumps({name: row[name] for name in self.key_names})
+            if self._key_template is not None:
+                key = self._key_template % key
+        return key, template % (orjson.dumps(row), lsn, lsn, now_us // 1000, now_us,
+                                now_us * 1000)
 
-    def _keyed(self) -> bytes | None:
-        """The reference key with a ``%b`` slot for its columns' JSON; None when the key is
-        that JSON alone (no schemas)."""
+    def _key_layout(self) -> tuple[bytes, bytes] | None:
+        """What the reference key has around its columns' JSON object (the schemas.enable
+        wrapper), or None when the key is that object alone."""
         marked = self.builder.encode_key(self.shape, _MARKS["key"])  # type: ignore[arg-type]
         assert marked is not None
-        template = marked.replace(b"%", b"%%").replace(b'"\\u0001key\\u0001"', b"%b")
-        if template.count(b"%b") != 1:
+        pieces, names = _split(marked)
+        if names != ["key"]:
             raise AssertionError(f"the key's layout changed: {marked!r}")
-        return None if template == b"%b" else template
+        return None if pieces == [b"", b""] else (pieces[0], pieces[1])
 
-    def _template(self, op: str, pos: SourcePosition) -> bytes:
-        """The reference value of this transaction and operation with ``%`` slots, in the
-        order ``encode`` fills them: row, LSN (in ``source.sequence``), LSN, ts_ms, ts_us,
-        ts_ns."""
+    def _template(self, op: str, pos: SourcePosition) -> tuple[tuple[bytes, ...], bytes]:
+        """The reference value of this transaction and operation, as the pieces between its
+        varying places (row, LSN in ``source.sequence``, LSN, ts_ms, ts_us, ts_ns) and as
+        the same with ``%`` slots in their place."""
         marks = _MARKS
         source = self.builder.source_block(self.shape, replace(pos, lsn=marks["lsn"]))
         value = self.builder.value(self.shape, op, None, marks["after"], source,
                                    marks["ms"], marks["us"], marks["ns"])
-        order: list[str] = []
+        pieces, names = _split(orjson.dumps(value))
+        if names != _SLOTS:
+            raise AssertionError(f"the envelope's layout changed: slots {names}, not {_SLOTS}")
+        return tuple(pieces), _percent(pieces, [b"%b" if n == "after" else b"%d"
+                                                for n in names])
 
-        def slot(match: re.Match[bytes]) -> bytes:
-            name = (match[1] or match[2]).decode()
-            order.append(name)
-            return b"%b" if name == "after" else b"%d"
 
-        template = _MARK.sub(slot, orjson.dumps(value).replace(b"%", b"%%"))
-        if order != _SLOTS:
-            raise AssertionError(f"the envelope's layout changed: slots {order}, not {_SLOTS}")
-        return template
+def _split(marked: bytes) -> tuple[list[bytes], list[str]]:
+    """Serialized JSON with markers → the pieces between the markers, and their names."""
+    pieces: list[bytes] = []
+    names: list[str] = []
+    at = 0
+    for match in _MARK.finditer(marked):
+        pieces.append(marked[at:match.start()])
+        names.append((match[1] or match[2]).decode())
+        at = match.end()
+    pieces.append(marked[at:])
+    return pieces, names
+
+
+def _percent(pieces: list[bytes], slots: list[bytes]) -> bytes:
+    """The pieces as one ``%`` format with ``slots`` between them."""
+    escaped = [piece.replace(b"%", b"%%") for piece in pieces]
+    return b"".join(piece + slot for piece, slot in zip(escaped, [*slots, b""], strict=True))

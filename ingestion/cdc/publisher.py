@@ -45,7 +45,7 @@ class Publisher:
             **common, "acks": "all", "enable.idempotence": True, "linger.ms": 100,
             "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000,
             "message.max.bytes": 8 * 1024 * 1024, "partitioner": "murmur2_random",
-            "message.timeout.ms": 60_000, "on_delivery": self._delivered,
+            "message.timeout.ms": 60_000, "on_delivery": self._acknowledged,
             # topics are created with CONTOUR_CDC_PARTITIONS (ensure_topic); a broker that
             # restarted without its log must not get them back with its own default count
             "allow.auto.create.topics": False,
@@ -54,13 +54,11 @@ class Publisher:
         self._topics: set[str] = set()
         self.sent = 0
 
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        self._acknowledged(err, msg, landed=True)
-
     def _delivered_unlanded(self, err: KafkaError | None, msg: Message) -> None:
         self._acknowledged(err, msg, landed=False)
 
-    def _acknowledged(self, err: KafkaError | None, msg: Message, landed: bool) -> None:
+    def _acknowledged(self, err: KafkaError | None, msg: Message, landed: bool = True) -> None:
+        """The delivery report of every event (librdkafka calls it from poll and flush)."""
         if err is not None:
             if self._error is None:
                 self._error = f"broker refused a change event: {err}"

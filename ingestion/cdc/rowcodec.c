@@ -5,7 +5,12 @@
  * Built by `python3 bootstrap.py setup` when a C compiler and the Python headers exist
  * (ingestion/cdc/rowcodec_build.py); without it the relay uses the pure-Python fast path.
  *
- * encode(spec, data, pos) -> (row, key or None) | None
+ * encode(spec, data, pos, value_pieces, key_pieces, lsn, now_us) -> (key, value) | None
+ *
+ * The value is the transaction's envelope template, value_pieces (7 bytes, made by
+ * fast_encoder from the reference envelope), around: the row, the LSN, the LSN, ts_ms, ts_us,
+ * ts_ns. The key is the key columns' JSON object, between key_pieces (2 bytes: the
+ * schemas.enable wrapper) when there are any, or None for a table without a key.
  *
  * spec, made once per table shape by fast_encoder.native_spec():
  *   (kinds, prefixes, nulls, converters, key_index, key_prefixes, dumps)
@@ -25,6 +30,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <string.h>
 
 #ifndef ROWCODEC_SOURCE_HASH
@@ -217,6 +223,21 @@ done:
     return result;
 }
 
+static Py_ssize_t put_u64(char *out, unsigned long long v) {
+    char tmp[24];
+    Py_ssize_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (Py_ssize_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static Py_ssize_t put_i64(char *out, long long v) { /* v >= 0 here */
+    return put_u64(out, (unsigned long long)v);
+}
+
 static inline uint32_t read_u32(const unsigned char *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
@@ -225,9 +246,31 @@ static inline uint32_t read_u32(const unsigned char *p) {
 
 static PyObject *encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 3 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 7 ||
-        !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "encode(spec: tuple, data: bytes, pos: int)");
+    if (nargs != 7 || !PyTuple_Check(args[0]) || PyTuple_GET_SIZE(args[0]) != 7 ||
+        !PyBytes_Check(args[1]) || !PyTuple_Check(args[3]) || PyTuple_GET_SIZE(args[3]) != 7 ||
+        (args[4] != Py_None && (!PyTuple_Check(args[4]) || PyTuple_GET_SIZE(args[4]) != 2))) {
+        PyErr_SetString(PyExc_TypeError, "encode(spec: tuple, data: bytes, pos: int, "
+                        "value_pieces: 7 bytes, key_pieces: 2 bytes | None, lsn: int, "
+                        "now_us: int)");
+        return NULL;
+    }
+    PyObject *value_pieces = args[3], *key_pieces = args[4];
+    for (int p = 0; p < 7; p++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(value_pieces, p))) {
+            PyErr_SetString(PyExc_TypeError, "value_pieces must be bytes");
+            return NULL;
+        }
+    if (key_pieces != Py_None && (!PyBytes_Check(PyTuple_GET_ITEM(key_pieces, 0)) ||
+                                  !PyBytes_Check(PyTuple_GET_ITEM(key_pieces, 1)))) {
+        PyErr_SetString(PyExc_TypeError, "key_pieces must be bytes");
+        return NULL;
+    }
+    unsigned long long lsn = PyLong_AsUnsignedLongLong(args[5]);
+    if (lsn == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    long long now_us = PyLong_AsLongLong(args[6]);
+    if (now_us == -1 && PyErr_Occurred()) return NULL;
+    if (now_us < 0 || now_us > LLONG_MAX / 1000) {
+        PyErr_SetString(PyExc_OverflowError, "now_us out of range");
         return NULL;
     }
     PyObject *spec = args[0];
@@ -321,49 +364,74 @@ static PyObject *encode(PyObject *module, PyObject *const *args, Py_ssize_t narg
     }
     if (buf_put(&row, count ? "}" : "{}", count ? 1 : 2) < 0) goto error;
 
-    PyObject *key = Py_None;
-    Py_INCREF(key);
+    /* the key: its columns' JSON, in its template when there is one */
+    Buf kb;
+    buf_init(&kb);
     Py_ssize_t key_count = PyTuple_GET_SIZE(key_index);
     if (key_count) {
-        Buf kb;
-        buf_init(&kb);
+        if (key_pieces != Py_None && buf_put_bytes(&kb, PyTuple_GET_ITEM(key_pieces, 0)) < 0)
+            goto error_key;
         for (Py_ssize_t k = 0; k < key_count; k++) {
             Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(key_index, k));
             if (i < 0 || i >= count) {
                 if (!PyErr_Occurred())
                     PyErr_SetString(PyExc_ValueError, "row codec spec: key column out of range");
-                buf_free(&kb);
-                Py_DECREF(key);
-                goto error;
+                goto error_key;
             }
             if (buf_put_bytes(&kb, PyTuple_GET_ITEM(key_prefixes, k)) < 0 ||
-                buf_put(&kb, row.data + starts[i], ends[i] - starts[i]) < 0) {
-                buf_free(&kb);
-                Py_DECREF(key);
-                goto error;
-            }
+                buf_put(&kb, row.data + starts[i], ends[i] - starts[i]) < 0)
+                goto error_key;
         }
-        if (buf_put(&kb, "}", 1) < 0) {
-            buf_free(&kb);
-            Py_DECREF(key);
-            goto error;
+        if (buf_put(&kb, "}", 1) < 0) goto error_key;
+        if (key_pieces != Py_None && buf_put_bytes(&kb, PyTuple_GET_ITEM(key_pieces, 1)) < 0)
+            goto error_key;
+    }
+    /* the value: the transaction's template pieces around the row, LSN, LSN, ms, us, ns */
+    char numbers[5][24];
+    Py_ssize_t number_len[5];
+    number_len[0] = number_len[1] = put_u64(numbers[0], lsn);
+    memcpy(numbers[1], numbers[0], number_len[0]);
+    number_len[2] = put_i64(numbers[2], now_us / 1000);
+    number_len[3] = put_i64(numbers[3], now_us);
+    number_len[4] = put_i64(numbers[4], now_us * 1000);
+    Py_ssize_t total = row.len;
+    for (int p = 0; p < 7; p++) total += PyBytes_GET_SIZE(PyTuple_GET_ITEM(value_pieces, p));
+    for (int p = 0; p < 5; p++) total += number_len[p];
+    PyObject *value = PyBytes_FromStringAndSize(NULL, total);
+    if (!value) goto error_key;
+    char *out = PyBytes_AS_STRING(value);
+    for (int p = 0; p < 7; p++) {
+        PyObject *piece = PyTuple_GET_ITEM(value_pieces, p);
+        memcpy(out, PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece));
+        out += PyBytes_GET_SIZE(piece);
+        if (p == 0) {
+            memcpy(out, row.data, row.len);
+            out += row.len;
+        } else if (p < 6) {
+            memcpy(out, numbers[p - 1], number_len[p - 1]);
+            out += number_len[p - 1];
         }
-        Py_DECREF(key);
+    }
+    PyObject *key = Py_None;
+    if (key_count) {
         key = PyBytes_FromStringAndSize(kb.data, kb.len);
-        buf_free(&kb);
-        if (!key) goto error;
+        if (!key) {
+            Py_DECREF(value);
+            goto error_key;
+        }
+    } else {
+        Py_INCREF(key);
     }
-    PyObject *row_bytes = PyBytes_FromStringAndSize(row.data, row.len);
-    if (!row_bytes) {
-        Py_DECREF(key);
-        goto error;
-    }
-    result = PyTuple_Pack(2, row_bytes, key);
-    Py_DECREF(row_bytes);
+    result = PyTuple_Pack(2, key, value);
     Py_DECREF(key);
+    Py_DECREF(value);
+    buf_free(&kb);
     buf_free(&row);
     return result;
 
+error_key:
+    buf_free(&kb);
+    goto error;
 fallback:
     buf_free(&row);
     Py_RETURN_NONE;
@@ -374,13 +442,16 @@ error:
 
 static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))encode, METH_FASTCALL,
-     "encode(spec, data, pos) -> (row_json, key_json or None) | None"},
+     "encode(spec, data, pos, value_pieces, key_pieces, lsn, now_us) -> (key, value) | None"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_rowcodec",
-    "Native row codec of the CDC relay's fast path (see rowcodec.c).", -1, methods,
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_rowcodec",
+    .m_doc = "Native row codec of the CDC relay's fast path (see rowcodec.c).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__rowcodec(void) {
