@@ -16,7 +16,14 @@ from typing import Any
 import orjson
 
 from ingestion.cdc.pgoutput import UNCHANGED_TOAST, Relation
-from ingestion.cdc.typemap import UNAVAILABLE, CatalogLookup, FieldType, field_type, identity
+from ingestion.cdc.typemap import (
+    CONVERSION_ERRORS,
+    UNAVAILABLE,
+    CatalogLookup,
+    FieldType,
+    field_type,
+    identity,
+)
 
 CONNECTOR_VERSION = "contour-0.1.0"
 log = logging.getLogger(__name__)
@@ -86,7 +93,7 @@ class TableShape:
             else:
                 try:
                     out[name] = convert(value)
-                except (ValueError, TypeError, OverflowError) as exc:
+                except CONVERSION_ERRORS as exc:
                     # never stall the source on one odd value: publish it as PostgreSQL
                     # printed it (the loader dead-letters it if it does not fit) and count it
                     self.conversion_errors += 1

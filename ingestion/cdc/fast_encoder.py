@@ -34,7 +34,7 @@ import orjson
 
 from ingestion.cdc import rowcodec
 from ingestion.cdc.envelope import SourcePosition
-from ingestion.cdc.typemap import NATIVE_KINDS
+from ingestion.cdc.typemap import CONVERSION_ERRORS, NATIVE_KINDS
 
 if TYPE_CHECKING:
     from ingestion.cdc.envelope import EnvelopeBuilder, TableShape
@@ -170,7 +170,7 @@ class FastEncoder:
                        ) -> tuple[bytes | None, bytes] | None:
         try:
             row = self.read_row(payload, 6)
-        except (Fallback, ValueError, TypeError, OverflowError):
+        except (Fallback, struct.error, *CONVERSION_ERRORS):
             return None
         key = None
         if self.key_names:

@@ -25,7 +25,7 @@
  *
  * None means "take the reference path": an unchanged TOAST value, a column count or kind the
  * shape does not expect, text that is not UTF-8, or a converter that refuses the value
- * (ValueError, TypeError, OverflowError, as the Python fast path). Columns whose conversion
+ * (typemap.CONVERSION_ERRORS, as the Python fast path). Columns whose conversion
  * has no C path here call their Python converter and dumps, so the output stays exact.
  */
 #define PY_SSIZE_T_CLEAN
@@ -214,9 +214,10 @@ done:
     Py_XDECREF(text);
     Py_XDECREF(value);
     Py_XDECREF(json);
-    if (result < 0 && (PyErr_ExceptionMatches(PyExc_ValueError) ||
+    if (result < 0 && (PyErr_ExceptionMatches(PyExc_ValueError) || /* CONVERSION_ERRORS */
                        PyErr_ExceptionMatches(PyExc_TypeError) ||
-                       PyErr_ExceptionMatches(PyExc_OverflowError))) {
+                       PyErr_ExceptionMatches(PyExc_OverflowError) ||
+                       PyErr_ExceptionMatches(PyExc_IndexError))) {
         PyErr_Clear();
         return 0;
     }

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time
 UNAVAILABLE = "__debezium_unavailable_value"  # Debezium's unavailable.value.placeholder
 
 Converter = Callable[[str], object]
+#: what a converter raises for a value it cannot map (the value is then published as text)
+CONVERSION_ERRORS = (ValueError, TypeError, OverflowError, IndexError)
 _EPOCH_DATE = date(1970, 1, 1)
 
 
@@ -286,7 +288,15 @@ def _array_of(element: FieldType) -> FieldType:
 
 
 def parse_array(text: str) -> list[str | None]:
-    """Parse a one-dimensional PostgreSQL array literal: ``{1,2,"a b",NULL}``."""
+    """Parse a one-dimensional PostgreSQL array literal: ``{1,2,"a b",NULL}``; ValueError
+    for one that is cut or malformed (the value is then published as text)."""
+    try:
+        return _parse_array(text)
+    except IndexError:
+        raise ValueError(f"malformed array literal {text[:80]!r}") from None
+
+
+def _parse_array(text: str) -> list[str | None]:
     if not text.startswith("{") or not text.endswith("}"):
         # e.g. '[0:1]={1,2}' (explicit bounds): drop the bounds
         text = text[text.index("=") + 1:] if "=" in text else text

@@ -52,6 +52,14 @@ def test_arrays() -> None:
     assert ints.schema("tags")["items"] == {"type": "int32", "optional": True}
 
 
+@pytest.mark.parametrize("text", ['{"a', '{"a\\', '{"'])
+def test_a_cut_array_literal_is_a_value_error(text: str) -> None:
+    """ValueError is what the row conversion catches (the value goes out as text); an
+    IndexError would have stopped the relay."""
+    with pytest.raises(ValueError, match="malformed array literal"):
+        parse_array(text + "}")
+
+
 def test_enum_and_domain_through_the_catalog() -> None:
     catalog = {
         90001: CatalogType(90001, "call_outcome", "e", 0, 0, False, ("answered", "busy")),
