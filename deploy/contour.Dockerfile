@@ -32,6 +32,14 @@ COPY . /opt/contour
 RUN uv pip install --python /opt/venv/bin/python --no-deps -e /opt/contour \
  && contour --help > /dev/null
 
+# the CDC relay's native row codec (ingestion/cdc/rowcodec.c; the image has the Python
+# headers): compiled with a compiler that is removed again, and checked to load
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && cd /opt/contour && python -m ingestion.cdc.rowcodec && python -m ingestion.cdc.rowcodec --check \
+ && apt-get purge -y --auto-remove gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+
 # Unprivileged user; /var/lib/contour is the state folder (a named volume per service).
 # Every service is external in a container: nothing embedded is ever started here.
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/contour \

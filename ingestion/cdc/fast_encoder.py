@@ -125,6 +125,7 @@ class FastEncoder:
     def __init__(self, shape: TableShape, builder: EnvelopeBuilder,
                  native: ModuleType | None = _AUTO) -> None:
         self.shape = shape
+        self.topic = shape.topic
         self.builder = builder
         self.native = rowcodec.load() if native is _AUTO else native
         columns = shape.relation.columns

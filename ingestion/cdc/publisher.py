@@ -53,6 +53,11 @@ class Publisher:
         self.admin = AdminClient(common)
         self._topics: set[str] = set()
         self.sent = 0
+        #: the hot path's produce, called positionally as (topic, value, key) for an event
+        #: the warehouse stores, to a topic ensure_topic made: no Python frame in between.
+        #: BufferError when the local queue is full: then send() waits for room. The caller
+        #: calls poll() now and then, which runs the delivery reports.
+        self.produce = self.producer.produce
 
     def _delivered_unlanded(self, err: KafkaError | None, msg: Message) -> None:
         self._acknowledged(err, msg, landed=False)
@@ -117,6 +122,10 @@ class Publisher:
         self.sent += 1
         if self.sent % 1000 == 0:
             self.producer.poll(0)
+
+    def poll(self) -> None:
+        """Run the delivery reports of what the broker acknowledged so far (non-blocking)."""
+        self.producer.poll(0)
 
     def flush(self, timeout: float = 60.0,
               abort: Callable[[], str | None] | None = None) -> None:

@@ -502,6 +502,7 @@ class Relay:
             # (in stream order: the last one knows the newest end of the server's WAL)
             self.metrics.server_wal_end = max(self.metrics.server_wal_end,
                                               messages[-1].wal_end)
+            publisher.poll()  # the delivery reports of what was acknowledged since
             for message in messages:
                 if isinstance(message, pgoutput.Keepalive):
                     if tx is None and complete is None and unflushed == 0 and (
@@ -640,17 +641,21 @@ class Relay:
         """An insert or update by the fast path (:mod:`.fast_encoder`); returns how many
         events were sent, or None when the reference path must decode it."""
         oid = _U32(payload, 1)[0]
-        shape = self.shapes.get(oid)
-        if shape is None:
-            return 0 if oid in self.shapes else None  # not captured, or not described yet
         encoder = self.fast.get(oid)
-        if encoder is None or encoder.shape is not shape:
+        if encoder is None or encoder.shape is not self.shapes.get(oid):
+            shape = self.shapes.get(oid)
+            if shape is None:
+                return 0 if oid in self.shapes else None  # not captured, or not described yet
+            publisher.ensure_topic(shape.topic)  # (publisher.produce needs it made)
             encoder = self.fast[oid] = FastEncoder(shape, self.envelopes, self.row_codec)
         encoded = encoder.encode(payload, lsn, tx.xid, tx.final_lsn, tx.commit_time,
                                  last_commit)
         if encoded is None:
             return None
-        publisher.send(shape.topic, encoded[0], encoded[1])
+        try:
+            publisher.produce(encoder.topic, encoded[1], encoded[0])
+        except BufferError:  # the local queue is full: send() waits for room
+            publisher.send(encoder.topic, encoded[0], encoded[1])
         self.metrics.events_total += 1
         return 1
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import random
 import struct
 import time
+from pathlib import Path
 from types import ModuleType
 
 import orjson
 import pytest
 
+from contour.config import CdcSource
 from ingestion.cdc import pgoutput, rowcodec
 from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
 from ingestion.cdc.fast_encoder import FastEncoder, compile_row_reader
 from ingestion.cdc.pgoutput import UNCHANGED_TOAST, Column, Relation
+from ingestion.cdc.relay import Relay
 from ingestion.cdc.typemap import CatalogType
 from tests.ingestion.cdc.test_pgoutput import tuple_data
 
@@ -260,3 +263,50 @@ def test_malformed_tuples_are_handed_back_never_misread(codec: ModuleType | None
         else:
             assert orjson.loads(encoded[1])["after"]
     assert handed_back > 1000
+
+
+class _FullQueuePublisher:
+    """Stands in for the Publisher: its produce finds the local queue full once."""
+
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+        self.produced: list[tuple[str, bytes, bytes | None]] = []
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.full = True
+
+    def ensure_topic(self, topic: str) -> None:
+        self.topics.append(topic)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None) -> None:
+        if self.full:
+            self.full = False
+            raise BufferError("Local: Queue full")
+        self.produced.append((topic, value, key))
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.sent.append((topic, key, value))
+
+
+def test_the_relay_fast_path_sends_through_the_waiting_send_when_the_queue_is_full(
+        tmp_path: Path, codec: ModuleType | None) -> None:
+    source = CdcSource("src", "dbname=x", "db", "slot", "pub", (), (), "initial", False, 1, 10.0,
+                       tmp_path)
+    relay = Relay(source, "127.0.0.1:1")
+    relay.row_codec = codec
+    shape = _shape([Column("id", 23, -1, True, not_null=True), Column("s", 25, -1, False)])
+    relay.shapes[OID] = shape
+    publisher = _FullQueuePublisher()
+    tx = pgoutput.Begin(0x1A3000, 1_764_999_999_000_001, 771)
+    for i in range(2):
+        assert relay._publish_fast(_insert(str(i), "x"), tx, 100 + i, 50,
+                                   publisher) == 1  # type: ignore[arg-type]
+    assert publisher.topics == [shape.topic]  # made once, before the first produce
+    ((topic, key, value),) = publisher.sent  # the first event, after BufferError
+    assert (topic, orjson.loads(key)) == (shape.topic, {"id": 0})  # type: ignore[arg-type]
+    assert orjson.loads(value)["after"] == {"id": 0, "s": "x"}  # type: ignore[arg-type]
+    ((topic, value, key),) = publisher.produced
+    assert orjson.loads(value)["after"] == {"id": 1, "s": "x"}
+    assert relay.metrics.events_total == 2
+    relay.shapes[OID] = None  # a relation that is not captured: nothing sent, no fallback
+    assert relay._publish_fast(_insert("3", "x"), tx, 200, 50,
+                               publisher) == 0  # type: ignore[arg-type]
