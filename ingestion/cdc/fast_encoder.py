@@ -5,19 +5,19 @@ is the reference: it handles every message. Most of a source's changes are plain
 updates of a table whose shape is known, and for those this module does the same work with
 less Python per event (BENCHMARKS.md, CDC relay):
 
-- one function per table shape, generated when the shape is first seen, reads the tuple and
-  converts every column in a single unrolled pass (no value list, no per-column loop);
 - the envelope is a byte template per transaction and operation, made by serializing the
   reference envelope with markers in the varying places (the row, the LSN, the event time),
-  so it is the reference's layout by construction; each event fills it with ``%``.
+  so it is the reference's layout by construction: the pieces between those places;
+- the row codec: the native one (:mod:`.rowcodec`, C) when it is built reads the tuple and
+  writes the row, the key and the filled template in one call; otherwise one function per
+  table shape, generated when the shape is first seen, reads the tuple and converts every
+  column in a single unrolled pass, and orjson and a ``%`` format of the pieces do the rest.
+  Both give the same bytes.
 
-The row's JSON is written by the native row codec (:mod:`.rowcodec`, C) when it is built,
-else by the generated reader and orjson; both give the same bytes.
-
-Anything unusual (an unchanged TOAST value, an old tuple, a value the converter refuses, a
-column count that does not match the shape) makes :meth:`FastEncoder.encode` return None and
-the caller takes the reference path, which logs and counts exactly as before. Tests compare
-both paths byte for byte.
+Anything unusual (an unchanged TOAST value, an old tuple, a value the converter refuses, text
+that is not UTF-8, a column count that does not match the shape, a cut message) makes
+:meth:`FastEncoder.encode` return None and the caller takes the reference path, which logs and
+counts exactly as before. Tests compare both codecs with the reference byte for byte.
 """
 
 from __future__ import annotations
