@@ -199,7 +199,7 @@ class EngineLanding:
         for topic, count in counts:
             self._take_topic(topic, settled, count)
             taken += count
-        self.held_parsed += taken
+            self.held_parsed += count  # (per topic: its rows are in its table already)
         return taken
 
     def _take_topic(self, topic: str, settled: Any, count: int) -> None:
