@@ -126,7 +126,15 @@ static const char HEX[] = "0123456789abcdef";
  * control characters as \u00xx, everything else (DEL and non-ASCII included) as is. The
  * caller has checked that s is UTF-8. */
 static int put_json_string(Buf *b, const unsigned char *s, Py_ssize_t n) {
-    if (buf_reserve(b, n * 6 + 2) < 0) return -1;
+    Py_ssize_t extra = 0; /* what the escapes add: 1 for a short one, 5 for \u00xx */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20)
+            extra += (c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') ? 1 : 5;
+        else if (c == '"' || c == '\\')
+            extra += 1;
+    }
+    if (buf_reserve(b, n + extra + 2) < 0) return -1;
     char *out = b->data + b->len;
     *out++ = '"';
     for (Py_ssize_t i = 0; i < n; i++) {

@@ -310,3 +310,13 @@ def test_the_relay_fast_path_sends_through_the_waiting_send_when_the_queue_is_fu
     relay.shapes[OID] = None  # a relation that is not captured: nothing sent, no fallback
     assert relay._publish_fast(_insert("3", "x"), tx, 200, 50,
                                publisher) == 0  # type: ignore[arg-type]
+
+
+def test_long_text_full_of_escapes_is_the_reference_bytes(codec: ModuleType | None) -> None:
+    """Values far beyond the codec's first buffer, each byte escaped (six bytes for one)."""
+    shape = _shape([Column("id", 23, -1, True, not_null=True), Column("s", 25, -1, False),
+                    Column("t", 25, -1, False)])
+    builder = EnvelopeBuilder("src", "db")
+    texts = ["\x01" * 5000 + '"\\' * 3000, "é✓😀\n" * 4000]
+    fast, reference = _both(shape, builder, _insert("1", *texts), codec)
+    assert fast == reference
