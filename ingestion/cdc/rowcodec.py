@@ -7,6 +7,7 @@ compiler and the Python headers exist (``python3 bootstrap.py setup`` runs this 
 without it the relay runs the pure-Python fast path, slower but the same events.
 
     python -m ingestion.cdc.rowcodec            # build it if missing or out of date
+    python -m ingestion.cdc.rowcodec --quiet    # the same, silent when nothing was to do
     python -m ingestion.cdc.rowcodec --check    # say whether the relay will use it
 
 The built module carries the SHA-256 of the source it was built from; :func:`load` refuses a
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("rowcodec.c")
 MODULE = "ingestion.cdc._rowcodec"
+UP_TO_DATE = "native row codec up to date"
 
 
 def target() -> Path:
@@ -79,7 +81,7 @@ def build(force: bool = False) -> tuple[bool, str]:
     out = target()
     digest = source_hash()
     if not force and out.exists() and _built_hash(out) == digest:
-        return True, f"native row codec up to date ({out.name})"
+        return True, f"{UP_TO_DATE} ({out.name})"
     cc = compiler()
     if cc is None:
         return False, ("no C compiler found (set CC, or on Debian `apt-get install gcc`): the "
@@ -132,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only say whether the relay will use the native codec (exit 1 "
                              "if it will not)")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print nothing when the built module is already up to date")
     args = parser.parse_args(argv)
     if args.check:
         usable = load() is not None
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "missing or stale; run `python3 bootstrap.py setup`"))
         return 0 if usable else 1
     _, message = build(force=args.force)
-    print(message)
+    if not (args.quiet and message.startswith(UP_TO_DATE)):
+        print(message)
     return 0
 
 

@@ -70,3 +70,11 @@ def test_check_exit_code_tells_whether_the_relay_uses_it(
     monkeypatch.setattr(rowcodec, "load", lambda: object())
     assert rowcodec.main(["--check"]) == 0
     assert "in use" in capsys.readouterr().out
+
+
+def test_quiet_prints_only_what_changed(capsys: pytest.CaptureFixture[str]) -> None:
+    _require_compiler()
+    assert rowcodec.main([]) == 0  # built or up to date: says which
+    assert "native row codec" in capsys.readouterr().out
+    assert rowcodec.main(["--quiet"]) == 0  # up to date now: nothing to say
+    assert capsys.readouterr().out == ""
