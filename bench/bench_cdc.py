@@ -113,10 +113,10 @@ def contour(env: dict[str, str], *args: str) -> None:
                    capture_output=True)
 
 
-def write_backlog(dsn: str, changes: int, tx_size: int, start: int = 0) -> float:
+def write_backlog(dsn: str, changes: int, tx_size: int) -> float:
     started = time.monotonic()
     with psycopg.connect(dsn) as conn:
-        for first in range(start, start + changes, tx_size):
+        for first in range(0, changes, tx_size):
             conn.execute(
                 "INSERT INTO calls SELECT g, g %% 7, '+7900' || g, 'answered', now(), g %% 300 "
                 "FROM generate_series(%s::bigint, %s::bigint) g", (first, first + tx_size - 1))

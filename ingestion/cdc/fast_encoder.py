@@ -54,7 +54,8 @@ _MARK = re.compile(rb'"\\u0001(\w+)\\u0001"|\\u0001(\w+)\\u0001')
 _SLOTS = ["after", "lsn", "lsn", "ms", "us", "ns"]
 _AUTO: Any = object()
 
-_U32 = struct.Struct(">I").unpack_from
+#: an unsigned 32-bit big-endian integer at an offset: ``read_u32(data, pos)[0]``
+read_u32 = struct.Struct(">I").unpack_from
 
 RowReader = Callable[[bytes, int], dict[str, object]]
 
@@ -70,7 +71,7 @@ def compile_row_reader(shape: TableShape) -> RowReader:
     for a value it refuses."""
     converters = shape._converters
     count = len(converters)
-    namespace: dict[str, Any] = {"Fallback": Fallback, "U32": _U32}
+    namespace: dict[str, Any] = {"Fallback": Fallback, "U32": read_u32}
     lines = ["def read(data, pos):",
              f"    if ((data[pos] << 8) | data[pos + 1]) != {count}:",
              "        raise Fallback",
@@ -102,7 +103,7 @@ def compile_row_reader(shape: TableShape) -> RowReader:
     return namespace["read"]  # type: ignore[no-any-return]
 
 
-def native_spec(shape: TableShape, key_index: list[int]) -> tuple[object, ...]:
+def native_spec(shape: TableShape) -> tuple[object, ...]:
     """What ``rowcodec.c``'s ``encode`` needs to know of a shape (its header comment)."""
     kinds, prefixes, nulls, converters = [], [], [], []
     for i, (name, convert, fallback) in enumerate(shape._converters):
@@ -111,9 +112,10 @@ def native_spec(shape: TableShape, key_index: list[int]) -> tuple[object, ...]:
         nulls.append(orjson.dumps(fallback))
         converters.append(convert)
     names = [prefix[1:] for prefix in prefixes]
-    key_prefixes = tuple((b"," if k else b"{") + names[i] for k, i in enumerate(key_index))
+    key_prefixes = tuple((b"," if k else b"{") + names[i]
+                         for k, i in enumerate(shape.key_index))
     return ("".join(kinds).encode(), tuple(prefixes), tuple(nulls), tuple(converters),
-            tuple(key_index), key_prefixes, orjson.dumps)
+            tuple(shape.key_index), key_prefixes, orjson.dumps)
 
 
 class FastEncoder:
@@ -131,7 +133,7 @@ class FastEncoder:
         columns = shape.relation.columns
         self.key_names = [columns[i].name for i in shape.key_index]
         if self.native is not None:
-            self._spec = native_spec(shape, list(shape.key_index))
+            self._spec = native_spec(shape)
         else:
             self.read_row = compile_row_reader(shape)
         self._key_pieces = self._key_layout() if self.key_names else None

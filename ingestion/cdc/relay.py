@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 import threading
 import time
 from collections import deque
@@ -47,7 +46,7 @@ from contour.errors import ContourError
 from ingestion.cdc import pgoutput, rowcodec
 from ingestion.cdc.durability import Durability, LandedPositions
 from ingestion.cdc.envelope import EnvelopeBuilder, SourcePosition, TableShape
-from ingestion.cdc.fast_encoder import FAST_KINDS, FastEncoder
+from ingestion.cdc.fast_encoder import FAST_KINDS, FastEncoder, read_u32
 from ingestion.cdc.offsets import Offsets, OffsetStore
 from ingestion.cdc.pgoutput import Column, Relation
 from ingestion.cdc.publisher import DeliveryError, Publisher
@@ -198,7 +197,6 @@ class Catalog:
                                       [Column(r[0], r[1], r[2], False) for r in rows]))
 
 
-_U32 = struct.Struct(">I").unpack_from
 #: messages handled between two checks of the clock (flush, heartbeat, metrics): at most a
 #: few milliseconds of work, read only when already received
 READ_BURST = 1000
@@ -640,10 +638,10 @@ class Relay:
                       publisher: Publisher) -> int | None:
         """An insert or update by the fast path (:mod:`.fast_encoder`); returns how many
         events were sent, or None when the reference path must decode it."""
-        oid = _U32(payload, 1)[0]
+        oid = read_u32(payload, 1)[0]
+        shape = self.shapes.get(oid)
         encoder = self.fast.get(oid)
-        if encoder is None or encoder.shape is not self.shapes.get(oid):
-            shape = self.shapes.get(oid)
+        if encoder is None or encoder.shape is not shape:
             if shape is None:
                 return 0 if oid in self.shapes else None  # not captured, or not described yet
             publisher.ensure_topic(shape.topic)  # (publisher.produce needs it made)

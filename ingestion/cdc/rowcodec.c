@@ -243,10 +243,6 @@ static Py_ssize_t put_u64(char *out, unsigned long long v) {
     return n;
 }
 
-static Py_ssize_t put_i64(char *out, long long v) { /* v >= 0 here */
-    return put_u64(out, (unsigned long long)v);
-}
-
 static inline uint32_t read_u32(const unsigned char *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
@@ -400,9 +396,9 @@ static PyObject *encode(PyObject *module, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t number_len[5];
     number_len[0] = number_len[1] = put_u64(numbers[0], lsn);
     memcpy(numbers[1], numbers[0], number_len[0]);
-    number_len[2] = put_i64(numbers[2], now_us / 1000);
-    number_len[3] = put_i64(numbers[3], now_us);
-    number_len[4] = put_i64(numbers[4], now_us * 1000);
+    number_len[2] = put_u64(numbers[2], (unsigned long long)now_us / 1000); /* now_us >= 0 */
+    number_len[3] = put_u64(numbers[3], (unsigned long long)now_us);
+    number_len[4] = put_u64(numbers[4], (unsigned long long)now_us * 1000);
     Py_ssize_t total = row.len;
     for (int p = 0; p < 7; p++) total += PyBytes_GET_SIZE(PyTuple_GET_ITEM(value_pieces, p));
     for (int p = 0; p < 5; p++) total += number_len[p];
